@@ -1,0 +1,527 @@
+"""The ledger application: one short method per command (load, call the domain, save)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.calendar import WorkingDayCalendar, calendar_from_settings
+from domain.errors import (
+    ConflictError,
+    DuplicateCitizenId,
+    DuplicateUnitCode,
+    NotFound,
+)
+from domain.jurisdiction import Jurisdiction, load_jurisdiction
+from domain.profile import CitizenIdClaim, Profile
+from domain.resume import GROUPS, FieldChange, clean_change, clean_entry, clean_record
+from domain.settings import Settings
+from domain.transcodings import register_domain_transcodings
+from domain.unit import Unit
+from domain.values import Actor, Decision, Document, EmployeeCategory, Role, UnitKind
+
+
+class Ledger(Application[UUID]):
+    name = "hoso"
+    snapshotting_intervals = {Profile: 50, Unit: 50}  # noqa: RUF012
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], date] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.jurisdiction: Jurisdiction = load_jurisdiction(self.settings.jurisdiction)
+        self.calendar: WorkingDayCalendar = calendar_from_settings(
+            _dates(self.settings.extra_days_off), _dates(self.settings.extra_working_days)
+        )
+        self.today: Callable[[], date] = clock or self.calendar.today
+        super().__init__(env=self.settings.eventsourcing_env())
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_domain_transcodings(transcoder)
+
+    # -- loading and saving --------------------------------------------------------------
+
+    def unit(self, code: str) -> Unit:
+        try:
+            unit: Unit = self.repository.get(Unit.create_id(code.strip().upper()))
+        except AggregateNotFoundError:
+            raise NotFound(f"no unit with code {code}") from None
+        return unit
+
+    def profile(self, profile_id: UUID | str, version: int | None = None) -> Profile:
+        try:
+            profile: Profile = self.repository.get(_uuid(profile_id), version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no profile {profile_id}") from None
+        if not isinstance(profile, Profile):
+            raise NotFound(f"no profile {profile_id}")
+        return profile
+
+    def profile_id_for_citizen(self, citizen_id: str) -> UUID:
+        try:
+            claim: CitizenIdClaim = self.repository.get(CitizenIdClaim.create_id(citizen_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"no profile with citizen ID {citizen_id}") from None
+        return claim.profile_id
+
+    def find_profile_id(self, key: str) -> UUID:
+        """A profile by its id or by its 12-digit citizen ID."""
+        key = key.strip()
+        if key.isdigit() and len(key) == 12:
+            return self.profile_id_for_citizen(key)
+        return self.profile(key).id
+
+    def _load_for_command(self, profile_id: UUID | str, expected_version: int | None) -> Profile:
+        profile = self.profile(profile_id)
+        if expected_version is not None and expected_version != profile.version:
+            raise ConflictError(f"profile {profile.id}", expected_version, profile.version)
+        return profile
+
+    def _save(self, *aggregates: Aggregate, expected: int | None = None) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            # Another command saved the same aggregate first.
+            first = aggregates[0]
+            current = self.repository.get(first.id).version
+            raise ConflictError(
+                f"{type(first).__name__.lower()} {first.id}", expected, current
+            ) from None
+
+    # -- units -------------------------------------------------------------------------------
+
+    def create_unit(
+        self,
+        code: str,
+        name: str,
+        kind: UnitKind,
+        parent_code: str | None,
+        *,
+        actor: Actor,
+        effective_date: date | None = None,
+        decision: Decision | None = None,
+    ) -> str:
+        parent = self.unit(parent_code) if parent_code else None
+        unit = Unit.create(
+            code,
+            name,
+            kind,
+            parent,
+            actor=actor,
+            decision=decision,
+            effective_date=effective_date or self.today(),
+        )
+        try:
+            self.save(unit)
+        except IntegrityError:
+            raise DuplicateUnitCode(f"unit code {unit.code} is already taken") from None
+        return unit.code
+
+    def rename_unit(
+        self,
+        code: str,
+        name: str,
+        *,
+        actor: Actor,
+        effective_date: date,
+        decision: Decision | None = None,
+    ) -> None:
+        unit = self.unit(code)
+        unit.rename(name, effective_date=effective_date, decision=decision, actor=actor)
+        self._save(unit)
+
+    def ancestors(self, code: str) -> list[str]:
+        codes: list[str] = []
+        unit = self.unit(code)
+        while unit.parent_code is not None and unit.parent_code not in codes:
+            codes.append(unit.parent_code)
+            unit = self.unit(unit.parent_code)
+        return codes
+
+    def move_unit(
+        self,
+        code: str,
+        parent_code: str,
+        *,
+        actor: Actor,
+        effective_date: date,
+        decision: Decision | None = None,
+    ) -> None:
+        unit, parent = self.unit(code), self.unit(parent_code)
+        unit.move_under(
+            parent,
+            self.ancestors(parent.code),
+            effective_date=effective_date,
+            decision=decision,
+            actor=actor,
+        )
+        self._save(unit)
+
+    def merge_unit(
+        self, code: str, into_code: str, *, actor: Actor, effective_date: date, decision: Decision
+    ) -> None:
+        unit = self.unit(code)
+        unit.merge_into(
+            self.unit(into_code), effective_date=effective_date, decision=decision, actor=actor
+        )
+        self._save(unit)
+
+    def dissolve_unit(
+        self, code: str, *, actor: Actor, effective_date: date, decision: Decision
+    ) -> None:
+        unit = self.unit(code)
+        unit.dissolve(effective_date=effective_date, decision=decision, actor=actor)
+        self._save(unit)
+
+    def set_staffing_quota(
+        self,
+        code: str,
+        year: int,
+        category: EmployeeCategory,
+        headcount: int,
+        *,
+        actor: Actor,
+        decision: Decision | None = None,
+    ) -> None:
+        unit = self.unit(code)
+        unit.set_staffing_quota(year, category, headcount, decision=decision, actor=actor)
+        self._save(unit)
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def build_profile(
+        self,
+        record: Mapping[str, Any],
+        *,
+        decision: Decision,
+        actor: Actor,
+        origin: str = "recruitment",
+        origin_note: str = "",
+        profile_id: UUID | None = None,
+    ) -> tuple[Profile, CitizenIdClaim]:
+        """A new profile and its citizen-ID claim, checked but not yet saved."""
+        cleaned = clean_record(record)
+        unit = self.unit(cleaned["employment"]["unit_code"])
+        profile = Profile.open(
+            cleaned,
+            unit,
+            decision=decision,
+            actor=actor,
+            today=self.today(),
+            origin=origin,
+            origin_note=origin_note,
+            profile_id=profile_id,
+        )
+        return profile, CitizenIdClaim(citizen_id=profile.citizen_id, profile_id=profile.id)
+
+    def open_profile(
+        self,
+        record: Mapping[str, Any],
+        *,
+        decision: Decision,
+        actor: Actor,
+        origin: str = "recruitment",
+        origin_note: str = "",
+    ) -> UUID:
+        profile, claim = self.build_profile(
+            record, decision=decision, actor=actor, origin=origin, origin_note=origin_note
+        )
+        try:
+            self.save(profile, claim)
+        except IntegrityError:
+            raise DuplicateCitizenId(
+                f"citizen ID {profile.citizen_id} already has a profile"
+            ) from None
+        return profile.id
+
+    def propose_change(
+        self,
+        profile_id: UUID | str,
+        changes: Iterable[tuple[str, Any]],
+        *,
+        reason: str,
+        effective_date: date,
+        actor: Actor,
+        documents: Sequence[Document] = (),
+        expected_version: int | None = None,
+    ) -> str:
+        profile = self._load_for_command(profile_id, expected_version)
+        field_changes: list[FieldChange] = [clean_change(path, value) for path, value in changes]
+        change_set_id = profile.propose_change(
+            field_changes,
+            reason=reason,
+            effective_date=effective_date,
+            documents=list(documents),
+            actor=actor,
+            today=self.today(),
+            document_required_for_self_service=self.jurisdiction.change_requires_document,
+        )
+        self._save(profile, expected=expected_version)
+        return change_set_id
+
+    def approve_change(
+        self,
+        profile_id: UUID | str,
+        change_set_id: str,
+        *,
+        actor: Actor,
+        decision: Decision | None = None,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.approve_change(change_set_id, actor=actor, today=self.today(), decision=decision)
+        self._save(profile, expected=expected_version)
+
+    def reject_change(
+        self,
+        profile_id: UUID | str,
+        change_set_id: str,
+        *,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.reject_change(change_set_id, reason=reason, actor=actor)
+        self._save(profile, expected=expected_version)
+
+    def move_within_unit(
+        self,
+        profile_id: UUID | str,
+        *,
+        department: str,
+        position: str,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.move_within_unit(
+            department=department,
+            position=position,
+            effective_date=effective_date,
+            decision=decision,
+            actor=actor,
+        )
+        self._save(profile, expected=expected_version)
+
+    def release_transfer(
+        self,
+        profile_id: UUID | str,
+        to_unit_code: str,
+        *,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.release_transfer(
+            self.unit(to_unit_code), effective_date=effective_date, decision=decision, actor=actor
+        )
+        self._save(profile, expected=expected_version)
+
+    def receive_transfer(
+        self,
+        profile_id: UUID | str,
+        unit_code: str,
+        *,
+        department: str,
+        position: str,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.receive_transfer(
+            self.unit(unit_code),
+            department=department,
+            position=position,
+            effective_date=effective_date,
+            decision=decision,
+            actor=actor,
+        )
+        self._save(profile, expected=expected_version)
+
+    def transfer_out_of_system(
+        self,
+        profile_id: UUID | str,
+        *,
+        destination: str,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.transfer_out_of_system(
+            destination=destination, effective_date=effective_date, decision=decision, actor=actor
+        )
+        self._save(profile, expected=expected_version)
+
+    def start_secondment(
+        self,
+        profile_id: UUID | str,
+        *,
+        host: str,
+        until: date | None,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.start_secondment(
+            host=host, until=until, effective_date=effective_date, decision=decision, actor=actor
+        )
+        self._save(profile, expected=expected_version)
+
+    def end_secondment(
+        self,
+        profile_id: UUID | str,
+        *,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.end_secondment(effective_date=effective_date, decision=decision, actor=actor)
+        self._save(profile, expected=expected_version)
+
+    def retire(
+        self,
+        profile_id: UUID | str,
+        *,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.retire(effective_date=effective_date, decision=decision, actor=actor)
+        self._save(profile, expected=expected_version)
+
+    def resign(
+        self,
+        profile_id: UUID | str,
+        *,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.resign(effective_date=effective_date, decision=decision, actor=actor)
+        self._save(profile, expected=expected_version)
+
+    def dismiss(
+        self,
+        profile_id: UUID | str,
+        *,
+        reason: str,
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.dismiss(
+            reason=reason, effective_date=effective_date, decision=decision, actor=actor
+        )
+        self._save(profile, expected=expected_version)
+
+    def record_death(
+        self,
+        profile_id: UUID | str,
+        *,
+        date_of_death: date,
+        decision: Decision,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        profile = self._load_for_command(profile_id, expected_version)
+        profile.record_death(
+            date_of_death=date_of_death, decision=decision, actor=actor, today=self.today()
+        )
+        self._save(profile, expected=expected_version)
+
+    def rehire(
+        self,
+        profile_id: UUID | str,
+        unit_code: str,
+        *,
+        employment: Mapping[str, Any],
+        effective_date: date,
+        decision: Decision,
+        actor: Actor,
+        origin: str = "recruitment",
+        expected_version: int | None = None,
+    ) -> None:
+        """A new employment period on the same profile; ``origin="arrival"`` for a person
+        who comes back from outside the system."""
+        profile = self._load_for_command(profile_id, expected_version)
+        values = {**employment, "unit_code": unit_code, "start_date": effective_date}
+        cleaned = clean_entry(GROUPS["employment"], values, partial=False)
+        profile.rehire(
+            self.unit(unit_code),
+            employment=cleaned,
+            effective_date=effective_date,
+            decision=decision,
+            actor=actor,
+            today=self.today(),
+            origin=origin,
+        )
+        self._save(profile, expected=expected_version)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def profile_events(self, profile_id: UUID | str) -> list[Aggregate.Event]:
+        return list(self.repository.event_store.get(_uuid(profile_id)))
+
+    def profile_as_of(self, profile_id: UUID | str, day: date) -> Profile | None:
+        """The record as it stood on a business date: events effective later are left out."""
+        return record_as_of(self.profile_events(profile_id), day)
+
+
+def record_as_of(events: Iterable[Aggregate.Event], day: date) -> Profile | None:
+    profile: Profile | None = None
+    for event in events:
+        effective = getattr(event, "effective_date", None)
+        if profile is None:
+            if effective is not None and effective > day:
+                return None
+            profile = event.mutate(None)  # type: ignore[assignment]
+        elif effective is None or effective <= day:
+            profile = event.mutate(profile)  # type: ignore[assignment]
+        else:
+            profile.version = event.originator_version  # skipped, but keep the sequence
+    return profile
+
+
+def _uuid(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFound(f"no profile {value}") from None
+
+
+def _dates(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+SYSTEM = Actor(account="system", role=Role.SYSTEM, unit_code="")

@@ -1,0 +1,75 @@
+"""Configuration from ``HOSO_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.jurisdiction import JURISDICTION_CODES
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOSO_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # postgresql://user:password@host:port/dbname
+    database_schema: str = ""
+    cipher_key: str | None = None  # base64 AES key; encrypts event state at rest
+    cipher_key_file: Path | None = None  # or a file holding it (``hoso init`` makes one)
+    jurisdiction: str = "bnv"
+    extra_days_off: str = ""  # comma-separated ISO dates
+    extra_working_days: str = ""  # make-up working Saturdays, comma-separated ISO dates
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def known_jurisdiction(cls, value: str) -> str:
+        if value not in JURISDICTION_CODES:
+            raise ValueError(f"HOSO_JURISDICTION is one of {', '.join(JURISDICTION_CODES)}")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "hoso.sqlite3"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The persistence settings of the eventsourcing library for this configuration."""
+        env: dict[str, str] = {}
+        if self.database_url:
+            url = urlsplit(self.database_url)
+            if url.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+                raise ValueError("HOSO_DATABASE_URL must be a postgresql:// URL")
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_DBNAME=url.path.lstrip("/") or "postgres",
+                POSTGRES_HOST=url.hostname or "127.0.0.1",
+                POSTGRES_PORT=str(url.port or 5432),
+                POSTGRES_USER=unquote(url.username or "postgres"),
+                POSTGRES_PASSWORD=unquote(url.password or ""),
+                # Writers of one application commit one at a time (table lock); wait for
+                # it a bounded time rather than forever.
+                POSTGRES_LOCK_TIMEOUT="10",
+                POSTGRES_SCHEMA=self.database_schema,
+                POSTGRES_POOL_SIZE="5",
+                POSTGRES_MAX_OVERFLOW="10",
+            )
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.sqlite",
+                SQLITE_DBNAME=str(self.sqlite_path),
+                SQLITE_LOCK_TIMEOUT="30",
+            )
+        key = self.resolved_cipher_key()
+        if key:
+            env.update(CIPHER_TOPIC="eventsourcing.cryptography:AESCipher", CIPHER_KEY=key)
+        return env
+
+    def resolved_cipher_key(self) -> str | None:
+        if self.cipher_key:
+            return self.cipher_key
+        if self.cipher_key_file is not None and self.cipher_key_file.exists():
+            return self.cipher_key_file.read_text().strip()
+        return None
