@@ -112,3 +112,32 @@ def check_record(record: dict[str, Any], today: date) -> dict[str, Any]:
                     "salary_history",
                 )
     return {**record, "employment": employment}
+
+
+# Retirement age under Bộ luật Lao động 2019, Điều 169 and Nghị định 135/2020: from 2021
+# men 60 years 3 months, +3 months a year up to 62 (2028); women 55 years 4 months,
+# +4 months a year up to 60 (2035). Before 2021: 60 and 55.
+RETIREMENT_AGE_MONTHS = {
+    "male": {"before_2021": 60 * 12, "in_2021": 60 * 12 + 3, "step": 3, "cap": 62 * 12},
+    "female": {"before_2021": 55 * 12, "in_2021": 55 * 12 + 4, "step": 4, "cap": 60 * 12},
+}
+
+
+def retirement_age_months(gender: str, year: int) -> int:
+    rule = RETIREMENT_AGE_MONTHS[gender]
+    if year < 2021:
+        return rule["before_2021"]
+    return min(rule["cap"], rule["in_2021"] + rule["step"] * (year - 2021))
+
+
+def retirement_date(birth_date: date, gender: str) -> date:
+    """The day retirement takes effect: the first day after the month in which the person
+    reaches the retirement age in force in that year."""
+    for year in range(birth_date.year + 50, birth_date.year + 70):
+        months = retirement_age_months(gender, year)
+        total = birth_date.month - 1 + months
+        reached = date(birth_date.year + total // 12, total % 12 + 1, 1)
+        if reached.year == year:
+            following = reached.month % 12 + 1
+            return date(reached.year + (reached.month == 12), following, 1)
+    raise ValueError(f"no retirement date for a person born {birth_date}")
