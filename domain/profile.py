@@ -196,10 +196,20 @@ class Profile(Aggregate):
         self, change_set_id: str, *, actor: Actor, today: date, decision: Decision | None = None
     ) -> None:
         change_set = self._pending(change_set_id)
-        record = rules.check_record(apply_changes(self.record, change_set["changes"]), today)
+        changes = list(change_set["changes"])
+        # Checked against the record as it is now: another change may have been approved
+        # since this one was proposed. Values the rules derive (the coefficient of a rank
+        # and step) become explicit changes, so the event says all that changed.
+        proposed = apply_changes(self.record, changes)
+        checked = rules.check_record(proposed, today)
+        for group, values in checked.items():
+            if isinstance(values, dict):
+                for name, value in values.items():
+                    if proposed[group].get(name) != value:
+                        changes.append({"path": f"{group}.{name}", "value": value})
         self._change_approved(
             change_set_id=change_set_id,
-            record=record,
+            changes=changes,
             decision=decision,
             effective_date=change_set["effective_date"],
             actor=actor,
@@ -209,13 +219,13 @@ class Profile(Aggregate):
     def _change_approved(
         self,
         change_set_id: str,
-        record: dict[str, Any],
+        changes: list[dict[str, Any]],
         decision: Decision | None,
         effective_date: date,
         actor: Actor,
     ) -> None:
         self.change_sets[change_set_id]["status"] = "approved"
-        self.record = record
+        self.record = apply_changes(self.record, changes)
 
     def reject_change(self, change_set_id: str, *, reason: str, actor: Actor) -> None:
         change_set = self._pending(change_set_id)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
                 SQLITE_DBNAME=str(self.sqlite_path),
                 SQLITE_LOCK_TIMEOUT="30",
             )
+        # Records are kept for good: stored state is compressed (before it is encrypted).
+        # Decided once: stored bytes must stay decodable.
+        env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
         key = self.resolved_cipher_key()
         if key:
             env.update(CIPHER_TOPIC="eventsourcing.cryptography:AESCipher", CIPHER_KEY=key)

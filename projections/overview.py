@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.application import Ledger
 from domain.profile import Profile
+from domain.resume import apply_changes
 from domain.unit import Unit
 from domain.values import ProfileStatus
 
@@ -51,21 +52,28 @@ class Overview:
             unit["status"] = UNIT_STATUS_AFTER.get(type(event).__name__, unit["status"])
         elif isinstance(event, Profile.Event):
             key = str(event.originator_id)
-            profile = self.staff.get(key, {"id": key})
-            record = getattr(event, "record", None)
-            if record is not None:  # opened, or a change approved
-                profile["name"] = record["identity"]["full_name"]
-                profile["employment"] = dict(record["employment"])
-            employment = getattr(event, "employment", None)
-            if employment is not None:
-                profile["employment"] = dict(employment)
-            for name in ("unit_code", "department", "position"):
-                if hasattr(event, name):
-                    profile["employment"][name] = getattr(event, name)
-            status = STATUS_AFTER.get(type(event).__name__)
+            profile = self.staff.setdefault(key, {"id": key})
+            record = profile.get("record")
+            name = type(event).__name__
+            if name == "Opened":
+                record = event.record
+            elif name == "ChangeApproved":
+                record = apply_changes(record, event.changes)
+            elif name == "Rehired":
+                record = {**record, "employment": dict(event.employment)}
+            moved = {
+                f: getattr(event, f)
+                for f in ("unit_code", "department", "position")
+                if hasattr(event, f)
+            }
+            if moved:
+                record = {**record, "employment": {**record["employment"], **moved}}
+            profile.update(
+                record=record, name=record["identity"]["full_name"], employment=record["employment"]
+            )
+            status = STATUS_AFTER.get(name)
             if status is not None:
                 profile["status"] = status.value
-            self.staff[key] = profile
 
     def unit(self, code: str) -> dict[str, Any] | None:
         return next((u for u in self.units.values() if u["code"] == code), None)
