@@ -187,20 +187,28 @@ def open_profiles(ledger: Ledger, count: int) -> list[uuid.UUID]:
 
 @dataclass
 class CommandTimes:
+    total: float = 0.0
     load: float = 0.0
     domain: float = 0.0
     save: float = 0.0
 
 
 def run_commands(
-    ledger: Ledger, profile_ids: Sequence[uuid.UUID], commands: int, batch: int
-) -> tuple[float, CommandTimes]:
+    ledger: Ledger,
+    profile_ids: Sequence[uuid.UUID],
+    commands: int,
+    batch: int,
+    *,
+    start: int = 0,
+    times: CommandTimes | None = None,
+) -> CommandTimes:
     """``commands`` commands, each loading one profile, recording ``batch`` moves within
-    the unit on it and saving it once: one transaction of ``batch`` events."""
-    times = CommandTimes()
+    the unit on it and saving it once: one transaction of ``batch`` events. Command
+    ``start`` goes to profile ``start % len(profile_ids)``, and so round."""
+    times = times or CommandTimes()
     count = len(profile_ids)
     started = perf_counter()
-    for k in range(commands):
+    for k in range(start, start + commands):
         t0 = perf_counter()
         profile = ledger.profile(profile_ids[k % count])
         t1 = perf_counter()
@@ -218,7 +226,8 @@ def run_commands(
         times.load += t1 - t0
         times.domain += t2 - t1
         times.save += t3 - t2
-    return perf_counter() - started, times
+    times.total += perf_counter() - started
+    return times
 
 
 RawBatch = list[tuple[uuid.UUID, int, str, bytes]]
@@ -300,6 +309,12 @@ def append_arguments(parser: argparse.ArgumentParser) -> None:
         help="untimed commands, and raw transactions, before timing (default 200)",
     )
     parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=10,
+        help="turns the ledger and the raw inserts take, one after the other (default 10)",
+    )
+    parser.add_argument(
         "--floor",
         type=float,
         default=None,
@@ -322,25 +337,71 @@ def append(args: argparse.Namespace) -> Figures:
     if floor is None and batch == APPEND_FLOOR_BATCH:
         floor = APPEND_FLOOR
 
-    with fresh_schema(database_url, "bench_append") as schema:
+    rounds = min(args.rounds, commands)
+
+    with fresh_schema(database_url, "bench_append") as schema, connect(database_url) as conn:
         ledger = Ledger(bench_settings(database_url, schema), clock=lambda: TODAY)
         try:
-            progress.log(f"append: schema {schema}, opening {args.profiles} profiles")
-            profile_ids = open_profiles(ledger, args.profiles)
-            progress.log(f"append: warming up with {warmup} commands")
-            run_commands(ledger, profile_ids, warmup, batch)
             recorder = ledger.recorder
             assert isinstance(recorder, PostgresApplicationRecorder), recorder
             assert ledger.snapshots is not None
             snapshot_recorder = ledger.snapshots.recorder
             assert isinstance(snapshot_recorder, PostgresAggregateRecorder), snapshot_recorder
-            events_table = recorder.events_table_name
-            snapshot_table = snapshot_recorder.events_table_name
-            with connect(database_url) as conn:
-                snapshots_before = _count(conn, schema, snapshot_table)
-            first_id = recorder.max_notification_id() or 0
-            progress.log(f"append: timing {commands} commands of {batch} events")
-            ledger_seconds, times = run_commands(ledger, profile_ids, commands, batch)
+            events_table = sql.Identifier(schema, recorder.events_table_name)
+            snapshot_table = sql.Identifier(schema, snapshot_recorder.events_table_name)
+
+            def stored_since(position: int, expected: int) -> list[tuple[str, bytes]]:
+                """The topics and states the ledger stored after ``position``."""
+                rows = [
+                    (str(topic), bytes(state))
+                    for topic, state in conn.execute(
+                        sql.SQL(
+                            "SELECT topic, state FROM {} WHERE notification_id > %s "
+                            "ORDER BY notification_id"
+                        ).format(events_table),
+                        (position,),
+                    )
+                ]
+                conn.commit()
+                if len(rows) != expected:
+                    raise RuntimeError(f"expected {expected} stored events, found {len(rows)}")
+                return rows
+
+            insert = create_raw_table(conn, schema)
+            progress.log(f"append: schema {schema}, opening {args.profiles} profiles")
+            profile_ids = open_profiles(ledger, args.profiles)
+
+            progress.log(f"append: warming up with {warmup} commands and raw transactions")
+            position = recorder.max_notification_id() or 0
+            run_commands(ledger, profile_ids, warmup, batch)
+            if warmup:
+                warm_rows = stored_since(position, warmup * batch)
+                run_raw(conn, insert, raw_batches(warm_rows, batch, warmup))
+
+            # Ledger and raw inserts take turns, so that both meet the same server load;
+            # each raw turn inserts the very states the ledger turn before it stored.
+            progress.log(
+                f"append: timing {commands} commands of {batch} events and as many raw "
+                f"transactions, in {rounds} rounds"
+            )
+            snapshots_before = _count(conn, snapshot_table)
+            times = CommandTimes()
+            raw_seconds = 0.0
+            sizes: list[int] = []
+            done = 0
+            for round_number in range(rounds):
+                size = commands // rounds + (1 if round_number < commands % rounds else 0)
+                position = recorder.max_notification_id() or 0
+                run_commands(ledger, profile_ids, size, batch, start=warmup + done, times=times)
+                rows = stored_since(position, size * batch)
+                sizes.extend(len(state) for _, state in rows)
+                raw_seconds += run_raw(conn, insert, raw_batches(rows, batch, size))
+                done += size
+            snapshots = _count(conn, snapshot_table) - snapshots_before
+            raw_count = _count(conn, sql.Identifier(schema, "raw_events"))
+            if raw_count != (warmup + commands) * batch:
+                raise RuntimeError(f"raw table holds {raw_count} rows, not the rows inserted")
+
             pool = recorder.datastore.pool
             config = {
                 "cipher": ledger.mapper.cipher is not None,
@@ -348,42 +409,19 @@ def append(args: argparse.Namespace) -> Figures:
                 "aggregate_cache": ledger.repository.cache is not None,
                 "pool_min_size": pool.min_size,
                 "pool_max_size": pool.max_size,
+                "server_version": conn.info.server_version,
             }
         finally:
             ledger.close()
 
-        with connect(database_url) as conn:
-            rows: list[tuple[str, bytes]] = [
-                (topic, bytes(state))
-                for topic, state in conn.execute(
-                    sql.SQL(
-                        "SELECT topic, state FROM {} WHERE notification_id > %s "
-                        "ORDER BY notification_id"
-                    ).format(sql.Identifier(schema, events_table)),
-                    (first_id,),
-                )
-            ]
-            snapshots = _count(conn, schema, snapshot_table) - snapshots_before
-            if len(rows) != commands * batch:
-                raise RuntimeError(f"expected {commands * batch} stored events, found {len(rows)}")
-
-            insert = create_raw_table(conn, schema)
-            progress.log(f"append: raw INSERT, warming up with {warmup} transactions")
-            run_raw(conn, insert, raw_batches(rows, batch, warmup))
-            progress.log(f"append: timing {commands} raw transactions of {batch} rows")
-            raw_seconds = run_raw(conn, insert, raw_batches(rows, batch, commands))
-            raw_count = _count(conn, schema, "raw_events")
-            if raw_count != (warmup + commands) * batch:
-                raise RuntimeError(f"raw table holds {raw_count} rows, not the rows inserted")
-            server_version = conn.info.server_version
-
+    ledger_seconds = times.total
     events = commands * batch
     ledger_rate = events / ledger_seconds
     raw_rate = events / raw_seconds
     ratio = ledger_rate / raw_rate
-    sizes = [len(state) for _, state in rows]
     figures: Figures = {
         "benchmark": "append",
+        "schema": schema,
         "commands": commands,
         "batch": batch,
         "profiles": args.profiles,
@@ -404,8 +442,8 @@ def append(args: argparse.Namespace) -> Figures:
         "state_bytes_mean": round(sum(sizes) / len(sizes), 1),
         "state_bytes_min": min(sizes),
         "state_bytes_max": max(sizes),
+        "rounds": rounds,
         **config,
-        "server_version": server_version,
         "failures": [],
     }
     if floor is not None and ratio < floor:
@@ -416,16 +454,15 @@ def append(args: argparse.Namespace) -> Figures:
     return figures
 
 
-def _count(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
-    row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-    ).fetchone()
+def _count(conn: psycopg.Connection[Any], table: sql.Identifier) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
     conn.commit()
     return int(row[0]) if row else 0
 
 
 def append_table(figures: Figures) -> Table:
-    table = Table(title=f"append: batches of {figures['batch']} events per command")
+    batch = figures["batch"]
+    table = Table(title=f"append: {batch} event{'' if batch == 1 else 's'} per command")
     table.add_column("measure")
     table.add_column("value", justify="right")
     floor = figures["floor"]

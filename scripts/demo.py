@@ -588,13 +588,14 @@ def generate(
         ledger.save(*pending)
         progress(len(pending) // 2)
     year = ledger.today().year
+    total_weight = sum(u.weight for u in units)
     quotas: list[Aggregate] = []
     for demo_unit in units:
         unit = ledger.unit(demo_unit.code)
         unit.set_staffing_quota(
             year,
             demo_unit.category,
-            demo_unit.weight * people // 60 + 5,
+            demo_unit.weight * people // total_weight * 11 // 10 + 2,  # ~10% headroom
             decision=None,
             actor=admin,
         )

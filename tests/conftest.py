@@ -19,6 +19,9 @@ import pytest
 from domain.application import Ledger
 from domain.settings import Settings
 from domain.values import Actor, Decision, Role
+from projections import catalogue
+from projections.database import read_model_engine
+from projections.framework import Projector
 
 TEST_DATABASE_URL = os.environ.get(
     "HOSO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -112,6 +115,16 @@ def make_ledger(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 @pytest.fixture
 def ledger(make_ledger: Callable[..., Ledger]) -> Ledger:
     return make_ledger()
+
+
+@pytest.fixture
+def projector(ledger: Ledger, make_settings: Callable[..., Settings]) -> Iterator[Projector]:
+    """All read models over the test's store, prepared and empty."""
+    engine = read_model_engine(make_settings(), writer=True)
+    prepared = catalogue.projector(ledger, engine, page_size=50)
+    prepared.prepare()
+    yield prepared
+    engine.dispose()
 
 
 HR = Actor(account="hr.officer", role=Role.HR_OFFICER, unit_code="SNV")

@@ -162,7 +162,16 @@ def test_an_invalid_change_is_refused(
     assert log_head(ledger) == before
 
 
-@pytest.mark.parametrize(("jurisdiction", "needs_document"), [("travinh", True), ("bnv", False)])
+@pytest.mark.parametrize(
+    ("jurisdiction", "needs_document"),
+    [
+        ("travinh", True),
+        ("haiphong", False),
+        ("cantho", False),
+        ("tuyenquang", False),
+        ("bnv", False),
+    ],
+)
 def test_self_entered_changes_and_supporting_documents(
     make_ledger: Callable[..., Ledger], jurisdiction: str, needs_document: bool
 ) -> None:

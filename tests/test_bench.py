@@ -1,0 +1,99 @@
+"""The benchmark entry point runs as a plain script; ``append`` with tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from tests.conftest import TEST_DATABASE_URL, require_postgres
+
+BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+
+
+def run_bench(*args: str, database_url: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSO_")}
+    if database_url is not None:
+        env["HOSO_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, str(BENCH), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_the_benchmarks() -> None:
+    result = run_bench("--help", database_url=None)
+    assert result.returncode == 0, result.stderr
+    assert "append" in result.stdout
+
+
+def test_append_needs_a_database_url() -> None:
+    result = run_bench("append", "--json", database_url=None)
+    assert result.returncode == 2
+    assert "HOSO_DATABASE_URL" in result.stderr
+
+
+def test_append_reports_its_figures_as_the_last_line() -> None:
+    require_postgres()
+    result = run_bench(
+        "append",
+        "--commands",
+        "12",
+        "--batch",
+        "10",
+        "--profiles",
+        "3",
+        "--warmup",
+        "3",
+        "--rounds",
+        "2",
+        "--floor",
+        "0",
+        "--json",
+        database_url=TEST_DATABASE_URL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "append"
+    assert figures["events"] == 120
+    assert figures["ledger_events_per_s"] > 0
+    assert figures["raw_rows_per_s"] > 0
+    ratio = figures["ledger_events_per_s"] / figures["raw_rows_per_s"]
+    assert abs(figures["ratio"] - ratio) < 1e-3
+    assert figures["state_bytes_mean"] > 0
+    assert figures["cipher"] is False
+    assert figures["failures"] == []
+    # The run's schema is gone.
+    with psycopg.connect(TEST_DATABASE_URL) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (figures["schema"],)
+        ).fetchone()
+    assert row == (0,)
+
+
+def test_append_fails_under_its_floor() -> None:
+    require_postgres()
+    result = run_bench(
+        "append",
+        "--commands",
+        "4",
+        "--profiles",
+        "2",
+        "--warmup",
+        "0",
+        "--floor",
+        "1000",
+        "--json",
+        database_url=TEST_DATABASE_URL,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["failures"]
