@@ -92,6 +92,7 @@ class Projector:
     ) -> None:
         self.ledger, self.engine, self.models = ledger, engine, list(models)
         self.page_size = page_size
+        self._lock = threading.Lock()  # one catch-up at a time within this process
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -142,6 +143,10 @@ class Projector:
     ) -> int:
         """Apply everything up to the head of the log (or ``until``); returns how many
         log positions were read."""
+        with self._lock:
+            return self._catch_up(until, progress)
+
+    def _catch_up(self, until: int | None, progress: Callable[[int], None] | None) -> int:
         read = 0
         while True:
             positions = self.positions()

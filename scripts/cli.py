@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +20,12 @@ from domain.errors import DomainError
 from domain.profile import Profile
 from domain.resume import GROUPS
 from domain.settings import Settings
+from domain.vietnamese import fold
+from projections import catalogue
+from projections.database import read_model_engine
+from projections.framework import Projector
+from projections.roster import RosterFilter, roster
+from projections.units import unit as find_unit
 
 app = typer.Typer(help="hoso — the personnel-records ledger (hồ sơ CBCCVC).", no_args_is_help=True)
 console = Console()
@@ -174,6 +182,211 @@ def profile_summary(profile: Profile) -> dict[str, Any]:
         "periods": profile.periods,
         "pending_change_sets": profile.pending_change_sets,
     }
+
+
+def open_projector(ledger: Ledger, page_size: int = 1000) -> Projector:
+    projector = catalogue.projector(
+        ledger, read_model_engine(ledger.settings, writer=True), page_size=page_size
+    )
+    reset = projector.prepare()
+    if reset:
+        console.print(f"read models to build from the log: {', '.join(reset)}")
+    return projector
+
+
+def catch_up_with_progress(projector: Projector, label: str) -> None:
+    start, head = min(projector.positions().values(), default=0), projector.head()
+    if start >= head:
+        return
+    with Progress(
+        *Progress.get_default_columns(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=head, completed=start)
+        projector.catch_up(progress=lambda position: progress.update(task, completed=position))
+
+
+def print_status(projector: Projector) -> None:
+    table = Table(title="read models")
+    for column in ("name", "schema", "position", "head", "lag"):
+        table.add_column(column)
+    for s in projector.status():
+        table.add_row(s.name, str(s.version), str(s.position), str(s.head), str(s.lag))
+    console.print(table)
+
+
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option(help="catch up and stop instead of following")] = False,
+    page_size: Annotated[int, typer.Option(help="events per transaction")] = 1000,
+) -> None:
+    """Keep the read models current with the log (resumes where it stopped)."""
+    ledger = open_ledger()
+    projector = open_projector(ledger, page_size)
+    catch_up_with_progress(projector, "catching up")
+    print_status(projector)
+    if once:
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print("following the log; Ctrl-C stops")
+    try:
+        projector.follow(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def status() -> None:
+    """Each read model's position against the head of the log."""
+    print_status(open_projector(open_ledger()))
+
+
+@app.command()
+def rebuild(
+    name: Annotated[str | None, typer.Argument(help="one read model; all if omitted")] = None,
+) -> None:
+    """Drop a read model (or all) and rebuild it from the log."""
+    ledger = open_ledger()
+    projector = open_projector(ledger)
+    try:
+        models = [projector.model(name)] if name else projector.models
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    for model in models:
+        projector.reset(model)
+    catch_up_with_progress(projector, f"rebuilding {name or 'all read models'}")
+    print_status(projector)
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _date_option(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+@app.command("roster")
+def roster_command(
+    unit: Annotated[str, typer.Argument(help="unit code; its subunits are included")],
+    as_of: Annotated[str | None, typer.Option(help="staff on a past date YYYY-MM-DD")] = None,
+    q: Annotated[str | None, typer.Option(help="name, diacritics optional")] = None,
+    category: Annotated[str | None, typer.Option()] = None,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    per_page: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """A unit's staff now, or on a past date, from the read models."""
+    from projections.history import staff_on
+
+    ledger = open_ledger()
+    projector = open_projector(ledger)
+    catch_up_with_progress(projector, "catching up")
+    day = _date_option(as_of, "--as-of")
+    with projector.engine.connect() as conn:
+        found = find_unit(conn, unit.strip().upper())
+        if found is None:
+            fail(f"no unit with code {unit}")
+        assert found is not None
+        if day is None:
+            result = roster(
+                conn,
+                RosterFilter(unit_code=found["code"], q=q, category=category),
+                page=page,
+                per_page=per_page,
+            )
+            rows, total = result.rows, result.total
+        else:
+            rows = staff_on(conn, found["code"], day)
+            if q:
+                rows = [r for r in rows if all(w in fold(r["full_name"]) for w in fold(q).split())]
+            if category:
+                rows = [r for r in rows if r["category"] == category]
+            total = len(rows)
+            rows = rows[(page - 1) * per_page : page * per_page]
+    when = f"on {day}" if day else "now"
+    table = Table(title=f"{found['name']} — {total} people {when}")
+    for column in ("name", "unit", "department", "position", "category", "rank", "step", "status"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["full_name"],
+            r["unit_code"],
+            r.get("department") or "",
+            r.get("position") or "",
+            r["category"],
+            r.get("rank_code") or "",
+            str(r.get("salary_step") or ""),
+            r["status"],
+        )
+    console.print(table)
+
+
+@app.command("audit")
+def audit_command(
+    profile: Annotated[str | None, typer.Option(help="profile id or citizen ID")] = None,
+    actor: Annotated[str | None, typer.Option(help="acting account")] = None,
+    unit: Annotated[str | None, typer.Option(help="unit code, subunits included")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="e.g. ChangeApproved")] = None,
+    recorded_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    recorded_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, inclusive")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+) -> None:
+    """Who did what and when, from the audit trail."""
+    from projections.audit import audit
+
+    ledger = open_ledger()
+    projector = open_projector(ledger)
+    catch_up_with_progress(projector, "catching up")
+    try:
+        profile_id = str(ledger.find_profile_id(profile)) if profile else None
+    except DomainError as exc:
+        fail(exc.message)
+    start, end = _date_option(recorded_from, "--from"), _date_option(recorded_to, "--to")
+    with projector.engine.connect() as conn:
+        rows = audit(
+            conn,
+            profile_id=profile_id,
+            actor=actor,
+            unit_code=unit.strip().upper() if unit else None,
+            event_type=event_type,
+            recorded_from=_utc_midnight(start) if start else None,
+            recorded_to=_utc_midnight(end + timedelta(days=1)) if end else None,
+            limit=limit,
+        )
+    table = Table(title=f"audit trail — {len(rows)} events")
+    for column in (
+        "#",
+        "recorded (UTC)",
+        "actor",
+        "role",
+        "unit",
+        "event",
+        "effective",
+        "decision",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["position"]),
+            str(r["recorded_at"])[:19],
+            r["actor_account"],
+            r["actor_role"],
+            r.get("unit_code") or "",
+            r["event_type"],
+            str(r.get("effective_date") or ""),
+            r.get("decision_number") or "",
+        )
+    console.print(table)
 
 
 @app.command()
