@@ -65,6 +65,8 @@ class Ledger(Application[UUID]):
             raise NotFound(f"no profile {profile_id}") from None
         if not isinstance(profile, Profile):
             raise NotFound(f"no profile {profile_id}")
+        if version is not None and profile.version < version:
+            raise NotFound(f"profile {profile_id} has {profile.version} versions, not {version}")
         return profile
 
     def profile_id_for_citizen(self, citizen_id: str) -> UUID:

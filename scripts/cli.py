@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -48,8 +49,10 @@ def init() -> None:
     key_file = settings.cipher_key_file
     if key_file is not None and not settings.cipher_key and not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(AESCipher.create_key(32) + "\n")
-        key_file.chmod(0o600)
+        # Created readable by its owner only, from the first byte.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(AESCipher.create_key(32) + "\n")
         console.print(f"generated a cipher key in {key_file}")
     ledger = Ledger(settings)
     where = settings.database_url or settings.sqlite_path

@@ -411,18 +411,23 @@ class PersonStory:
         return profile
 
     def departure(self, start: date) -> tuple[date, str] | None:
+        """How and when the person leaves, if they have left by today: an early departure
+        drawn at random, or else retirement at the statutory age."""
         rng, today = self.rng, self.today
         retirement = rules.retirement_date(self.birth, self.gender)
+        served = max(1, (today - start).days)
         roll = rng.random()
-        if roll < 0.004:
-            when = start + timedelta(days=rng.randint(365, max(366, (today - start).days)))
-            return (min(when, today), "death") if when < retirement else (retirement, "retire")
-        if roll < 0.025:
-            when = start + timedelta(days=rng.randint(200, max(201, (today - start).days)))
-            return (when, "resign") if when < min(retirement, today) else None
-        if roll < 0.027:
-            when = start + timedelta(days=rng.randint(400, max(401, (today - start).days)))
-            return (when, "dismiss") if when < min(retirement, today) else None
+        early: tuple[date, str] | None = None
+        for share, how, earliest in (
+            (0.004, "death", 365),
+            (0.025, "resign", 200),
+            (0.027, "dismiss", 400),
+        ):
+            if roll < share:
+                early = (start + timedelta(days=rng.randint(earliest, max(earliest, served))), how)
+                break
+        if early is not None and early[0] < min(retirement, today):
+            return early
         if retirement <= today:
             return retirement, "retire"
         return None

@@ -8,7 +8,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -49,14 +48,6 @@ class Story:
     @property
     def opened(self) -> list[Profile.Opened]:
         return [events[0] for events in self.profiles.values()]  # type: ignore[misc]
-
-    def events_of(self, name: str) -> list[Profile.Event]:
-        return [
-            event
-            for events in self.profiles.values()
-            for event in events
-            if type(event).__name__ == name
-        ]
 
 
 def story(ledger: Ledger) -> Story:
@@ -249,12 +240,6 @@ def test_several_years_of_history(demo_ledger: Ledger) -> None:
             assert retired[0].effective_date <= TODAY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scripts.demo PersonStory.departure: a person who draws a resignation (or "
-    "dismissal) dated after their retirement date gets no departure at all, so they stay "
-    "active past the statutory retirement age",
-)
 def test_nobody_is_still_active_past_the_retirement_date(
     make_ledger: Callable[..., Ledger],
 ) -> None:
@@ -298,11 +283,15 @@ def test_the_cli_refuses_to_generate_into_a_non_empty_store(
     head = ledger.recorder.max_notification_id()
 
     settings = make_settings()
-    for name in ("HOSO_DATABASE_URL", "HOSO_DATABASE_SCHEMA", "HOSO_CIPHER_KEY"):
+    for name in (
+        "HOSO_DATABASE_URL",
+        "HOSO_DATABASE_SCHEMA",
+        "HOSO_CIPHER_KEY",
+        "HOSO_CIPHER_KEY_FILE",
+        "HOSO_JURISDICTION",
+    ):
         monkeypatch.delenv(name, raising=False)
-    for name in ("HOSO_CIPHER_KEY_FILE", "HOSO_JURISDICTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOSO_DATA_DIR", str(Path(settings.data_dir)))
+    monkeypatch.setenv("HOSO_DATA_DIR", str(settings.data_dir))
     if settings.database_url:
         monkeypatch.setenv("HOSO_DATABASE_URL", settings.database_url)
         monkeypatch.setenv("HOSO_DATABASE_SCHEMA", settings.database_schema)
