@@ -5,11 +5,13 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from domain.application import Ledger
+from projections.archive import Archive
 from projections.framework import Projector, ReadModel
+from projections.profiles import ProfileView
 from projections.roster import Roster
 from projections.units import UnitTree
 
-READ_MODELS: tuple[type[ReadModel], ...] = (UnitTree, Roster)
+READ_MODELS: tuple[type[ReadModel], ...] = (UnitTree, Roster, ProfileView, Archive)
 
 
 def projector(ledger: Ledger, engine: Engine, page_size: int = 1000) -> Projector:

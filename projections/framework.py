@@ -19,7 +19,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
@@ -210,6 +210,16 @@ class Projector:
                 read, pause = 0, min(pause * 2, 30.0)
             if read == 0:
                 stop.wait(pause)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A time in UTC, timezone-aware. SQLite keeps no zone (stored times are UTC) and
+    PostgreSQL answers in the session's zone: both come back the same way."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def json_ready(value: Any) -> Any:

@@ -1,0 +1,318 @@
+"""Profile view: each person's approved record as one JSON document, and their change sets.
+
+The record is the aggregate's record made JSON-ready (dates as ISO text, decimals as
+text): it is kept with ``domain.resume.apply_changes`` for approved change sets, and with
+the employment updates of moves, transfers and rehires, exactly as the aggregate keeps
+it. Pending changes never reach it; they live in the change-set table until a decision.
+
+The change-set table has one row per change set, whatever became of it: what was
+proposed, why, with which documents, by whom and when; who decided, when, under which
+decision, and the reason of a rejection. ``applied_changes`` holds what an approval
+finally applied, including the values the rules derived (the coefficient of a rank and
+step), which the proposal did not name.
+
+A profile's full list of events is the audit read model's business, not this one's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+from domain.profile import Profile
+from domain.resume import GROUPS, apply_changes
+from projections.facts import approved_values, status_after
+from projections.framework import Positioned, ReadModel, json_ready, utc
+from projections.units import subtree
+
+metadata = MetaData()
+profiles = Table(
+    "rm_profiles",
+    metadata,
+    Column("profile_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("unit_code", String(40), nullable=False, index=True),
+    Column("status", String(20), nullable=False, index=True),
+    Column("record", JSON(none_as_null=True), nullable=False),
+    Column("periods", JSON(none_as_null=True), nullable=False),
+    Column("transfer_to", String(40)),  # while released to another unit
+    Column("secondment", JSON(none_as_null=True)),  # host, from, until while seconded
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+change_sets_table = Table(
+    "rm_change_sets",
+    metadata,
+    Column("change_set_id", String(36), primary_key=True),
+    Column("profile_id", String(36), nullable=False, index=True),
+    Column("position", Integer, nullable=False, index=True),  # log position of the proposal
+    Column("status", String(20), nullable=False, index=True),  # pending, approved, rejected
+    Column("changes", JSON(none_as_null=True), nullable=False),  # as proposed
+    Column("applied_changes", JSON(none_as_null=True)),  # as approved, with derived values
+    Column("reason", Text, nullable=False),
+    Column("effective_date", Date),
+    Column("documents", JSON(none_as_null=True), nullable=False),  # sha256, filename...
+    Column("proposed_by", String(200)),
+    Column("proposed_by_role", String(40)),
+    Column("proposed_by_unit", String(40)),
+    Column("proposed_at", DateTime(timezone=True)),
+    Column("decided_by", String(200)),
+    Column("decided_by_role", String(40)),
+    Column("decided_by_unit", String(40)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_number", String(100)),
+    Column("decision_signed_on", Date),
+    Column("rejection_reason", Text),
+)
+
+# Transitions that end the current employment period, and how the period records it.
+PERIOD_ENDS = {
+    "TransferredOutOfSystem": "transfer_out_of_system",
+    "Retired": "retire",
+    "Resigned": "resign",
+    "Dismissed": "dismiss",
+}
+
+
+class ProfileView(ReadModel):
+    name = "profiles"
+    version = 1
+    metadata = metadata
+    topics = (Profile.Event,)
+
+    def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
+        ids = {str(p.event.originator_id) for p in events}
+        set_ids = {str(p.event.change_set_id) for p in events if hasattr(p.event, "change_set_id")}
+        rows = {
+            row.profile_id: dict(row._mapping)
+            for row in conn.execute(select(profiles).where(profiles.c.profile_id.in_(ids)))
+        }
+        sets: dict[str, dict[str, Any]] = {}
+        if set_ids:
+            query = select(change_sets_table).where(change_sets_table.c.change_set_id.in_(set_ids))
+            sets = {row.change_set_id: dict(row._mapping) for row in conn.execute(query)}
+        for p in events:
+            key = str(p.event.originator_id)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = _blank(key)
+            _apply_to_profile(row, p)
+            if hasattr(p.event, "change_set_id"):
+                _apply_to_change_set(sets, key, p)
+        conn.execute(profiles.delete().where(profiles.c.profile_id.in_(ids)))
+        conn.execute(profiles.insert(), list(rows.values()))
+        if sets:
+            conn.execute(
+                change_sets_table.delete().where(change_sets_table.c.change_set_id.in_(set(sets)))
+            )
+            conn.execute(change_sets_table.insert(), list(sets.values()))
+
+
+def _blank(profile_id: str) -> dict[str, Any]:
+    return {
+        "profile_id": profile_id,
+        "full_name": "",
+        "unit_code": "",
+        "status": "active",
+        "record": {name: [] if group.many else {} for name, group in GROUPS.items()},
+        "periods": [],
+        "transfer_to": None,
+        "secondment": None,
+    }
+
+
+def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
+    event, kind = p.event, p.kind
+    record: dict[str, Any] = row["record"]
+    if kind == "Opened":
+        record = json_ready(event.record)
+        row["periods"] = [
+            {
+                "start_date": json_ready(event.effective_date),
+                "origin": event.origin,
+                "end_date": None,
+                "end": None,
+            }
+        ]
+        row["transfer_to"] = row["secondment"] = None
+    elif kind == "ChangeApproved":
+        record = apply_changes(record, json_ready(event.changes))
+    elif kind == "Rehired":
+        record = {**record, "employment": json_ready(dict(event.employment))}
+        row["periods"] = [
+            *row["periods"],
+            {
+                "start_date": json_ready(event.effective_date),
+                "origin": event.origin,
+                "end_date": None,
+                "end": None,
+            },
+        ]
+    elif kind in ("MovedWithinUnit", "TransferReceived"):
+        moved = [
+            {"path": path, "value": json_ready(value)}
+            for path, value in approved_values(event).items()
+        ]
+        record = apply_changes(record, moved)
+        if kind == "TransferReceived":
+            row["transfer_to"] = None
+    elif kind == "TransferReleased":
+        row["transfer_to"] = event.to_unit_code
+    elif kind == "SecondmentStarted":
+        row["secondment"] = {
+            "host": event.host,
+            "from": json_ready(event.effective_date),
+            "until": json_ready(event.until),
+        }
+    elif kind == "SecondmentEnded":
+        row["secondment"] = None
+    if kind in PERIOD_ENDS:
+        _end_period(row, event, PERIOD_ENDS[kind])
+        if kind == "TransferredOutOfSystem":
+            row["transfer_to"] = None
+        else:
+            row["secondment"] = None
+    elif kind == "Died":
+        if row["periods"] and row["periods"][-1]["end_date"] is None:
+            _end_period(row, event, "record_death")
+        row["transfer_to"] = row["secondment"] = None
+    status = status_after(event)
+    if status is not None:
+        row["status"] = status.value
+    identity = record.get("identity") or {}
+    employment = record.get("employment") or {}
+    row.update(
+        record=record,
+        full_name=identity.get("full_name") or "",
+        unit_code=employment.get("unit_code") or "",
+        version=event.originator_version,
+        updated_at=utc(event.timestamp),
+    )
+
+
+def _end_period(row: dict[str, Any], event: Any, end: str) -> None:
+    if row["periods"]:
+        last = {**row["periods"][-1], "end_date": json_ready(event.effective_date), "end": end}
+        row["periods"] = [*row["periods"][:-1], last]
+
+
+def _apply_to_change_set(sets: dict[str, dict[str, Any]], profile_id: str, p: Positioned) -> None:
+    event, kind = p.event, p.kind
+    key = str(event.change_set_id)
+    actor = getattr(event, "actor", None)
+    who = {
+        "account": actor.account if actor else None,
+        "role": json_ready(actor.role) if actor else None,
+        "unit": actor.unit_code if actor else None,
+    }
+    if kind == "ChangeProposed":
+        sets[key] = {
+            **_new_change_set(key, profile_id, p.position),
+            "changes": json_ready(event.changes),
+            "reason": event.reason,
+            "effective_date": event.effective_date,
+            "documents": json_ready(event.documents),
+            "proposed_by": who["account"],
+            "proposed_by_role": who["role"],
+            "proposed_by_unit": who["unit"],
+            "proposed_at": utc(event.timestamp),
+        }
+        return
+    row = sets.get(key)
+    if row is None:  # a decision on a proposal this table never saw: keep what is known
+        row = sets[key] = {
+            **_new_change_set(key, profile_id, p.position),
+            "effective_date": getattr(event, "effective_date", None),
+        }
+    decision = getattr(event, "decision", None)
+    row.update(
+        decided_by=who["account"],
+        decided_by_role=who["role"],
+        decided_by_unit=who["unit"],
+        decided_at=utc(event.timestamp),
+        decision_number=decision.number if decision else None,
+        decision_signed_on=decision.signed_on if decision else None,
+    )
+    if kind == "ChangeApproved":
+        row.update(status="approved", applied_changes=json_ready(event.changes))
+    else:
+        row.update(status="rejected", rejection_reason=getattr(event, "reason", None))
+
+
+def _new_change_set(key: str, profile_id: str, position: int) -> dict[str, Any]:
+    row: dict[str, Any] = {c.name: None for c in change_sets_table.columns}
+    row.update(
+        change_set_id=key,
+        profile_id=profile_id,
+        position=position,
+        status="pending",
+        changes=[],
+        reason="",
+        documents=[],
+    )
+    return row
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+def profile_view(conn: Connection, profile_id: str) -> dict[str, Any] | None:
+    """The approved record with status, version, employment periods and the change sets
+    still waiting for a decision."""
+    row = conn.execute(select(profiles).where(profiles.c.profile_id == str(profile_id))).first()
+    if row is None:
+        return None
+    result = dict(row._mapping)
+    result["updated_at"] = utc(result["updated_at"])
+    result["pending"] = change_sets(conn, profile_id=str(profile_id), status="pending")
+    return result
+
+
+def change_sets(
+    conn: Connection,
+    *,
+    profile_id: str | None = None,
+    status: str | None = None,
+    unit_code: str | None = None,
+    with_subunits: bool = False,
+) -> list[dict[str, Any]]:
+    """Change sets in the order they were proposed, each with the person's name and
+    current unit. ``unit_code`` is the unit the person works in now (where the approval
+    belongs), with the units below it when ``with_subunits``."""
+    query = select(change_sets_table, profiles.c.full_name, profiles.c.unit_code).select_from(
+        change_sets_table.outerjoin(
+            profiles, profiles.c.profile_id == change_sets_table.c.profile_id
+        )
+    )
+    if profile_id is not None:
+        query = query.where(change_sets_table.c.profile_id == str(profile_id))
+    if status is not None:
+        query = query.where(change_sets_table.c.status == status)
+    if unit_code:
+        if with_subunits:
+            tree = subtree(unit_code)
+            query = query.where(profiles.c.unit_code.in_(select(tree.c.code)))
+        else:
+            query = query.where(profiles.c.unit_code == unit_code)
+    rows = conn.execute(query.order_by(change_sets_table.c.position))
+    result = []
+    for row in rows:
+        item = dict(row._mapping)
+        item["proposed_at"] = utc(item["proposed_at"])
+        item["decided_at"] = utc(item["decided_at"])
+        result.append(item)
+    return result
