@@ -6,12 +6,23 @@ from sqlalchemy import Engine
 
 from domain.application import Ledger
 from projections.archive import Archive
+from projections.audit import AuditTrail
+from projections.deadlines import DeadlineCompliance
 from projections.framework import Projector, ReadModel
+from projections.history import History
 from projections.profiles import ProfileView
 from projections.roster import Roster
 from projections.units import UnitTree
 
-READ_MODELS: tuple[type[ReadModel], ...] = (UnitTree, Roster, ProfileView, Archive)
+READ_MODELS: tuple[type[ReadModel], ...] = (
+    UnitTree,
+    Roster,
+    History,
+    ProfileView,
+    Archive,
+    AuditTrail,
+    DeadlineCompliance,
+)
 
 
 def projector(ledger: Ledger, engine: Engine, page_size: int = 1000) -> Projector:

@@ -36,7 +36,7 @@ tracking = Table(
     "projection_tracking",
     tracking_metadata,
     Column("name", String(64), primary_key=True),
-    Column("version", Integer, nullable=False),
+    Column("schema", String(100), nullable=False),
     Column("position", Integer, nullable=False),
 )
 
@@ -62,6 +62,14 @@ class ReadModel(ABC):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
+    def configuration(self) -> str:
+        """What, besides the events, the rows depend on; a change rebuilds the model."""
+        return ""
+
+    @property
+    def schema(self) -> str:
+        return f"{self.version}:{self.configuration()}"
+
     def wants(self, event: Any) -> bool:
         return not self.topics or isinstance(event, self.topics)
 
@@ -77,7 +85,7 @@ class ConcurrentProjector(RuntimeError):
 @dataclass(frozen=True)
 class ProjectionStatus:
     name: str
-    version: int
+    schema: str
     position: int
     head: int
 
@@ -101,8 +109,8 @@ class Projector:
         version changed. Returns the names of the read models that were reset."""
         tracking_metadata.create_all(self.engine)
         with self.engine.connect() as conn:
-            known = {row.name: row.version for row in conn.execute(select(tracking))}
-        stale = [m for m in self.models if known.get(m.name) != m.version]
+            known = {row.name: row.schema for row in conn.execute(select(tracking))}
+        stale = [m for m in self.models if known.get(m.name) != m.schema]
         for model in stale:
             self.reset(model)
         return [m.name for m in stale]
@@ -112,9 +120,7 @@ class Projector:
             model.metadata.drop_all(conn)
             model.metadata.create_all(conn)
             conn.execute(tracking.delete().where(tracking.c.name == model.name))
-            conn.execute(
-                tracking.insert().values(name=model.name, version=model.version, position=0)
-            )
+            conn.execute(tracking.insert().values(name=model.name, schema=model.schema, position=0))
 
     def model(self, name: str) -> ReadModel:
         for model in self.models:
@@ -136,7 +142,7 @@ class Projector:
     def status(self) -> list[ProjectionStatus]:
         head = self.head()
         positions = self.positions()
-        return [ProjectionStatus(m.name, m.version, positions[m.name], head) for m in self.models]
+        return [ProjectionStatus(m.name, m.schema, positions[m.name], head) for m in self.models]
 
     def catch_up(
         self, until: int | None = None, progress: Callable[[int], None] | None = None

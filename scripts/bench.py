@@ -544,7 +544,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "e.g. postgresql://postgres@127.0.0.1:5432/test"
         )
 
-    figures = entry.run(args)
+    try:
+        figures = entry.run(args)
+    except KeyboardInterrupt:
+        progress.print(f"{entry.name}: interrupted")
+        return 130
 
     out = Console()
     out.print(figures_table(entry.name, figures))

@@ -7,8 +7,9 @@ import os
 import signal
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from eventsourcing.cryptography import AESCipher
@@ -217,7 +218,7 @@ def print_status(projector: Projector) -> None:
     for column in ("name", "schema", "position", "head", "lag"):
         table.add_column(column)
     for s in projector.status():
-        table.add_row(s.name, str(s.version), str(s.position), str(s.head), str(s.lag))
+        table.add_row(s.name, s.schema, str(s.position), str(s.head), str(s.lag))
     console.print(table)
 
 
@@ -265,8 +266,9 @@ def rebuild(
     print_status(projector)
 
 
-def _utc_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+def _business_midnight(day: date) -> datetime:
+    """The start of a business day in Vietnam (Asia/Ho_Chi_Minh)."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 
 
 def _date_option(value: str | None, option: str) -> date | None:
@@ -340,7 +342,9 @@ def audit_command(
     actor: Annotated[str | None, typer.Option(help="acting account")] = None,
     unit: Annotated[str | None, typer.Option(help="unit code, subunits included")] = None,
     event_type: Annotated[str | None, typer.Option("--type", help="e.g. ChangeApproved")] = None,
-    recorded_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    recorded_from: Annotated[
+        str | None, typer.Option("--from", help="recorded on or after YYYY-MM-DD (Vietnam time)")
+    ] = None,
     recorded_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, inclusive")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
 ) -> None:
@@ -362,8 +366,8 @@ def audit_command(
             actor=actor,
             unit_code=unit.strip().upper() if unit else None,
             event_type=event_type,
-            recorded_from=_utc_midnight(start) if start else None,
-            recorded_to=_utc_midnight(end + timedelta(days=1)) if end else None,
+            recorded_from=_business_midnight(start) if start else None,
+            recorded_to=_business_midnight(end + timedelta(days=1)) if end else None,
             limit=limit,
         )
     table = Table(title=f"audit trail — {len(rows)} events")
