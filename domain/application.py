@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
@@ -44,6 +44,30 @@ class Ledger(Application[UUID]):
         )
         self.today: Callable[[], date] = clock or self.calendar.today
         super().__init__(env=self.settings.eventsourcing_env())
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        recordings = super().save(*objs, **kwargs)
+        # What was just stored is the newest state: keep it in the cache, so the next load
+        # does not decode these events again (loads still read what others stored since).
+        if self.repository.cache is not None:
+            for obj in objs:
+                if isinstance(obj, Aggregate):
+                    self.repository.cache.put(obj.id, obj)
+        return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # The library re-reads each aggregate from the store to snapshot it; the aggregate
+        # just saved is in memory at its new version already, so snapshot that instead.
+        for aggregate in processing_event.aggregates.values():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or self.snapshots is None:
+                continue
+            crossed = any(
+                e.originator_id == aggregate.id and e.originator_version % interval == 0
+                for e in processing_event.events
+            )
+            if crossed:
+                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -62,9 +62,12 @@ class Settings(BaseSettings):
                 SQLITE_DBNAME=str(self.sqlite_path),
                 SQLITE_LOCK_TIMEOUT="30",
             )
+        # Recently used aggregates stay in memory; each load still reads the events saved
+        # since (by any process), so the cache never serves a stale aggregate.
+        env["AGGREGATE_CACHE_MAXSIZE"] = "2000"
         # Records are kept for good: stored state is compressed (before it is encrypted).
         # Decided once: stored bytes must stay decodable.
-        env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+        env["COMPRESSOR_TOPIC"] = "domain.compression:LargeStateCompressor"
         key = self.resolved_cipher_key()
         if key:
             env.update(CIPHER_TOPIC="eventsourcing.cryptography:AESCipher", CIPHER_KEY=key)
