@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from rich.console import Console
 
 from domain.application import Ledger
 from domain.settings import Settings
@@ -22,6 +23,8 @@ from domain.values import Actor, Decision, Role
 from projections import catalogue
 from projections.database import read_model_engine
 from projections.framework import Projector
+from scripts import cli
+from tests.cli_helpers import HOSO_VARIABLES
 
 TEST_DATABASE_URL = os.environ.get(
     "HOSO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -133,3 +136,14 @@ HEAD = Actor(account="unit.head", role=Role.UNIT_HEAD, unit_code="SNV")
 
 def decision(number: str = "01/QĐ-SNV", signed_on: date = date(2024, 1, 2)) -> Decision:
     return Decision(number=number, signed_on=signed_on, issuer="Sở Nội vụ")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite store of this test only; HOSO_* variables of the shell do not leak in."""
+    for name in HOSO_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOSO_DATA_DIR", str(tmp_path / "var"))
+    # A wide terminal, so that table cells are not wrapped.
+    monkeypatch.setattr(cli, "console", Console(width=250, color_system=None))
+    return tmp_path / "var"

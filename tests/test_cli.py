@@ -12,62 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from eventsourcing.persistence import MapperDeserialisationError
-from rich.console import Console
-from typer.testing import CliRunner
 
 from domain.application import Ledger
 from domain.profile import Profile
 from domain.settings import Settings
-from scripts import cli
+from tests.cli_helpers import hoso, ok, one_line, refused
 from tests.conftest import TEST_DATABASE_URL
-
-HOSO_VARIABLES = (
-    "HOSO_DATA_DIR",
-    "HOSO_DATABASE_URL",
-    "HOSO_DATABASE_SCHEMA",
-    "HOSO_CIPHER_KEY",
-    "HOSO_CIPHER_KEY_FILE",
-    "HOSO_JURISDICTION",
-    "HOSO_EXTRA_DAYS_OFF",
-    "HOSO_EXTRA_WORKING_DAYS",
-)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A SQLite store of this test only; HOSO_* variables of the shell do not leak in."""
-    for name in HOSO_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOSO_DATA_DIR", str(tmp_path / "var"))
-    # A wide terminal, so that table cells are not wrapped.
-    monkeypatch.setattr(cli, "console", Console(width=250, color_system=None))
-    return tmp_path / "var"
-
-
-def hoso(*args: str) -> Result:
-    return CliRunner().invoke(cli.app, list(args))
-
-
-def ok(*args: str) -> Result:
-    result = hoso(*args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def refused(*args: str) -> Result:
-    """A command that fails with a message, not a traceback."""
-    result = hoso(*args)
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    assert "error:" in result.output
-    return result
-
-
-def one_line(output: str) -> str:
-    return " ".join(output.split())
 
 
 @pytest.fixture
