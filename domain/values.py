@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 
 class EmployeeCategory(Enum):
@@ -122,3 +124,20 @@ class Document:
 def nfc(text: str) -> str:
     """Vietnamese input is stored in Unicode NFC, trimmed."""
     return unicodedata.normalize("NFC", text).strip()
+
+
+def json_ready(value: Any) -> Any:
+    """Domain values as plain JSON values: dates in ISO form, decimals as text."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: json_ready(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value

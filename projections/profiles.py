@@ -35,8 +35,9 @@ from sqlalchemy import (
 
 from domain.profile import Profile
 from domain.resume import GROUPS, apply_changes
+from domain.values import json_ready
 from projections.facts import approved_values, status_after
-from projections.framework import Positioned, ReadModel, json_ready, utc
+from projections.framework import Positioned, ReadModel, utc
 from projections.units import subtree
 
 metadata = MetaData()

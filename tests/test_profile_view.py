@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from domain.application import Ledger
 from domain.settings import Settings
-from domain.values import Actor, Document, Role
+from domain.values import Actor, Document, Role, json_ready
 from projections.database import read_model_engine
-from projections.framework import Projector, json_ready
+from projections.framework import Projector
 from projections.profiles import ProfileView, change_sets, profile_view
 from projections.units import UnitTree
 from tests.builders import person, unit_tree
