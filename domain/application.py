@@ -17,6 +17,7 @@ from domain.errors import (
     DuplicateCitizenId,
     DuplicateUnitCode,
     NotFound,
+    SignatureRequired,
 )
 from domain.jurisdiction import Jurisdiction, load_jurisdiction
 from domain.profile import CitizenIdClaim, Profile
@@ -24,7 +25,15 @@ from domain.resume import GROUPS, FieldChange, clean_change, clean_entry, clean_
 from domain.settings import Settings
 from domain.transcodings import register_domain_transcodings
 from domain.unit import Unit
-from domain.values import Actor, Decision, Document, EmployeeCategory, Role, UnitKind
+from domain.values import (
+    Actor,
+    Decision,
+    Document,
+    EmployeeCategory,
+    Role,
+    UnitKind,
+    json_ready,
+)
 
 
 class Ledger(Application[UUID]):
@@ -112,6 +121,38 @@ class Ledger(Application[UUID]):
         if expected_version is not None and expected_version != profile.version:
             raise ConflictError(f"profile {profile.id}", expected_version, profile.version)
         return profile
+
+    def approval_chain(self, unit_code: str) -> list[dict[str, Any]]:
+        kind = self.unit(unit_code).kind
+        return [
+            {"role": level.role.value, "working_days": level.working_days}
+            for level in self.jurisdiction.approval_chain(kind)
+        ]
+
+    def _request_approval(self, profile: Profile, actor: Actor) -> None:
+        """Where the jurisdiction approves by digital signature, the record just written (a
+        change set, a new profile, a transition) waits for its chain of signers."""
+        if not self.jurisdiction.digital_signature_required:
+            return
+        event = profile.pending_events[-1]
+        name = type(event).__name__
+        if name == "ChangeProposed":
+            item_id = event.change_set_id  # type: ignore[attr-defined]
+        else:
+            item_id = profile.record_item_id(event.originator_version)
+        skip = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
+        subject = {
+            "event": name,
+            "version": event.originator_version,
+            **{k: json_ready(v) for k, v in event.__dict__.items() if k not in skip},
+        }
+        profile.request_approval(
+            item_id,
+            subject=subject,
+            chain=self.approval_chain(profile.unit_code),
+            effective_date=event.effective_date,  # type: ignore[attr-defined]
+            actor=actor,
+        )
 
     def _save(self, *aggregates: Aggregate, expected: int | None = None) -> None:
         try:
@@ -292,6 +333,7 @@ class Ledger(Application[UUID]):
             today=self.today(),
             document_required_for_self_service=self.jurisdiction.change_requires_document,
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
         return change_set_id
 
@@ -304,6 +346,11 @@ class Ledger(Application[UUID]):
         decision: Decision | None = None,
         expected_version: int | None = None,
     ) -> None:
+        if self.jurisdiction.digital_signature_required:
+            raise SignatureRequired(
+                f"{self.jurisdiction.name}: changes are approved by the digital signatures "
+                "of the approval chain"
+            )
         profile = self._load_for_command(profile_id, expected_version)
         profile.approve_change(change_set_id, actor=actor, today=self.today(), decision=decision)
         self._save(profile, expected=expected_version)
@@ -340,6 +387,7 @@ class Ledger(Application[UUID]):
             decision=decision,
             actor=actor,
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def release_transfer(
@@ -356,6 +404,7 @@ class Ledger(Application[UUID]):
         profile.release_transfer(
             self.unit(to_unit_code), effective_date=effective_date, decision=decision, actor=actor
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def receive_transfer(
@@ -379,6 +428,7 @@ class Ledger(Application[UUID]):
             decision=decision,
             actor=actor,
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def transfer_out_of_system(
@@ -395,6 +445,7 @@ class Ledger(Application[UUID]):
         profile.transfer_out_of_system(
             destination=destination, effective_date=effective_date, decision=decision, actor=actor
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def start_secondment(
@@ -412,6 +463,7 @@ class Ledger(Application[UUID]):
         profile.start_secondment(
             host=host, until=until, effective_date=effective_date, decision=decision, actor=actor
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def end_secondment(
@@ -425,6 +477,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         profile = self._load_for_command(profile_id, expected_version)
         profile.end_secondment(effective_date=effective_date, decision=decision, actor=actor)
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def retire(
@@ -438,6 +491,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         profile = self._load_for_command(profile_id, expected_version)
         profile.retire(effective_date=effective_date, decision=decision, actor=actor)
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def resign(
@@ -451,6 +505,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         profile = self._load_for_command(profile_id, expected_version)
         profile.resign(effective_date=effective_date, decision=decision, actor=actor)
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def dismiss(
@@ -467,6 +522,7 @@ class Ledger(Application[UUID]):
         profile.dismiss(
             reason=reason, effective_date=effective_date, decision=decision, actor=actor
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def record_death(
@@ -482,6 +538,7 @@ class Ledger(Application[UUID]):
         profile.record_death(
             date_of_death=date_of_death, decision=decision, actor=actor, today=self.today()
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     def rehire(
@@ -510,6 +567,7 @@ class Ledger(Application[UUID]):
             today=self.today(),
             origin=origin,
         )
+        self._request_approval(profile, actor)
         self._save(profile, expected=expected_version)
 
     # -- reading -----------------------------------------------------------------------------

@@ -43,6 +43,16 @@ class ChangeSetNotPending(DomainError):
     code = "change_set_not_pending"
 
 
+class SignatureRequired(DomainError):
+    code = "signature_required"
+
+
+class SignatureRefused(DomainError):
+    """A signature that does not hold: the reason says which check failed."""
+
+    code = "signature_refused"
+
+
 class ConflictError(DomainError):
     """The command was based on a version that is no longer current."""
 

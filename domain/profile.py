@@ -67,6 +67,7 @@ class Profile(Aggregate):
         ]
         self.transfer_to: str | None = None
         self.secondment: dict[str, Any] | None = None
+        self.approvals: dict[str, dict[str, Any]] = {}
 
     # -- opening -------------------------------------------------------------------------
 
@@ -226,6 +227,8 @@ class Profile(Aggregate):
     ) -> None:
         self.change_sets[change_set_id]["status"] = "approved"
         self.record = apply_changes(self.record, changes)
+        if change_set_id in self.approvals:
+            self.approvals[change_set_id]["status"] = "approved"
 
     def reject_change(self, change_set_id: str, *, reason: str, actor: Actor) -> None:
         change_set = self._pending(change_set_id)
@@ -243,6 +246,135 @@ class Profile(Aggregate):
         self, change_set_id: str, reason: str, effective_date: date, actor: Actor
     ) -> None:
         self.change_sets[change_set_id]["status"] = "rejected"
+        if change_set_id in self.approvals:
+            self.approvals[change_set_id]["status"] = "rejected"
+
+    # -- approval by a chain of signatures --------------------------------------------------
+
+    def record_item_id(self, version: int) -> str:
+        """The approval item of the record written at a version (an opening, a transition)."""
+        return str(uuid5(self.id, f"record:{version}"))
+
+    def request_approval(
+        self,
+        item_id: str,
+        *,
+        subject: dict[str, Any],
+        chain: list[dict[str, Any]],
+        effective_date: date,
+        actor: Actor,
+    ) -> None:
+        """Put a change set, or the record of a new profile or a transition, before the
+        chain of signers the jurisdiction gives for the person's unit."""
+        if item_id in self.approvals:
+            raise InvalidInput(f"approval of {item_id} was already requested", "item")
+        if not chain:
+            raise InvalidInput("an approval chain has at least one level", "chain")
+        self._approval_requested(
+            item_id=item_id,
+            subject=subject,
+            chain=chain,
+            unit_code=self.unit_code,
+            effective_date=effective_date,
+            actor=actor,
+        )
+
+    @event("ApprovalRequested")
+    def _approval_requested(
+        self,
+        item_id: str,
+        subject: dict[str, Any],
+        chain: list[dict[str, Any]],
+        unit_code: str,
+        effective_date: date,
+        actor: Actor,
+    ) -> None:
+        self.approvals[item_id] = {
+            "subject": subject,
+            "chain": chain,
+            "unit_code": unit_code,
+            "effective_date": effective_date,
+            "signatures": [],
+            "status": "pending",
+            "requested_by": actor,
+        }
+
+    def pending_approval(self, item_id: str) -> dict[str, Any]:
+        item = self.approvals.get(item_id)
+        if item is None:
+            raise NotFound(f"nothing awaits approval as {item_id} on this profile")
+        if item["status"] != "pending":
+            raise ChangeSetNotPending(f"{item_id} is already {item['status']}")
+        return item
+
+    def next_level(self, item_id: str) -> tuple[int, dict[str, Any]]:
+        item = self.pending_approval(item_id)
+        index = len(item["signatures"])
+        return index, item["chain"][index]
+
+    def sign_approval(
+        self, item_id: str, *, signature: dict[str, Any], actor: Actor, today: date
+    ) -> None:
+        """Record one level's signature (already verified by the caller); the last level
+        approves the item."""
+        index, level = self.next_level(item_id)
+        if actor.role.value != level["role"]:
+            raise TransitionNotAllowed(
+                f"level {index + 1} of this approval is signed by a {level['role']}, "
+                f"not a {actor.role.value}"
+            )
+        item = self.approvals[item_id]
+        self._approval_signed(
+            item_id=item_id,
+            level=index,
+            signature=signature,
+            effective_date=item["effective_date"],
+            actor=actor,
+        )
+        if index + 1 < len(item["chain"]):
+            return
+        if item_id in self.change_sets:
+            self.approve_change(item_id, actor=actor, today=today)
+        else:
+            self._record_approved(
+                item_id=item_id, effective_date=item["effective_date"], actor=actor
+            )
+
+    @event("ApprovalSigned")
+    def _approval_signed(
+        self,
+        item_id: str,
+        level: int,
+        signature: dict[str, Any],
+        effective_date: date,
+        actor: Actor,
+    ) -> None:
+        self.approvals[item_id]["signatures"].append({**signature, "signer": actor})
+
+    @event("RecordApproved")
+    def _record_approved(self, item_id: str, effective_date: date, actor: Actor) -> None:
+        self.approvals[item_id]["status"] = "approved"
+
+    def reject_approval(self, item_id: str, *, reason: str, actor: Actor) -> None:
+        """Send a change set back to its author, or refuse a record, with the reason."""
+        item = self.pending_approval(item_id)
+        if item_id in self.change_sets:
+            self.reject_change(item_id, reason=reason, actor=actor)
+            return
+        if not reason.strip():
+            raise InvalidInput("give the reason for the rejection", "reason")
+        self._record_rejected(
+            item_id=item_id,
+            reason=reason.strip(),
+            effective_date=item["effective_date"],
+            actor=actor,
+        )
+
+    @event("RecordRejected")
+    def _record_rejected(
+        self, item_id: str, reason: str, effective_date: date, actor: Actor
+    ) -> None:
+        self.approvals[item_id]["status"] = "rejected"
 
     # -- status transitions ----------------------------------------------------------------
 

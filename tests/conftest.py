@@ -86,7 +86,7 @@ def make_settings(
         # Explicit values, so that HOSO_* variables of the shell do not leak in.
         values: dict[str, object] = {
             "data_dir": tmp_path / "var",
-            "jurisdiction": "bnv",
+            "jurisdiction": "cantho",  # approves without digital signatures: plain approvals
             "database_url": None,
             "cipher_key": None,
             "cipher_key_file": None,

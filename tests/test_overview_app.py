@@ -59,7 +59,7 @@ def test_the_unit_list_shows_each_unit_with_its_headcount(
 ) -> None:
     _, client = ledger_and_client
     body = client.get("/").json()
-    assert body["jurisdiction"] == "bnv"
+    assert body["jurisdiction"] == "cantho"
     units = {unit["code"]: unit for unit in body["units"]}
     assert set(units) == {"UBND", "SNV", "STC", "STC.NS"}
     assert units["SNV"]["name"] == "Sở Nội vụ"
