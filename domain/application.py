@@ -11,9 +11,11 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from domain.account import Account
 from domain.calendar import WorkingDayCalendar, calendar_from_settings
 from domain.errors import (
     ConflictError,
+    DuplicateAccount,
     DuplicateCitizenId,
     DuplicateUnitCode,
     NotFound,
@@ -154,7 +156,7 @@ class Ledger(Application[UUID]):
             actor=actor,
         )
 
-    def _save(self, *aggregates: Aggregate, expected: int | None = None) -> None:
+    def commit(self, *aggregates: Aggregate, expected: int | None = None) -> None:
         try:
             self.save(*aggregates)
         except IntegrityError:
@@ -205,7 +207,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         unit = self.unit(code)
         unit.rename(name, effective_date=effective_date, decision=decision, actor=actor)
-        self._save(unit)
+        self.commit(unit)
 
     def ancestors(self, code: str) -> list[str]:
         codes: list[str] = []
@@ -232,7 +234,7 @@ class Ledger(Application[UUID]):
             decision=decision,
             actor=actor,
         )
-        self._save(unit)
+        self.commit(unit)
 
     def merge_unit(
         self, code: str, into_code: str, *, actor: Actor, effective_date: date, decision: Decision
@@ -241,14 +243,14 @@ class Ledger(Application[UUID]):
         unit.merge_into(
             self.unit(into_code), effective_date=effective_date, decision=decision, actor=actor
         )
-        self._save(unit)
+        self.commit(unit)
 
     def dissolve_unit(
         self, code: str, *, actor: Actor, effective_date: date, decision: Decision
     ) -> None:
         unit = self.unit(code)
         unit.dissolve(effective_date=effective_date, decision=decision, actor=actor)
-        self._save(unit)
+        self.commit(unit)
 
     def set_staffing_quota(
         self,
@@ -262,7 +264,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         unit = self.unit(code)
         unit.set_staffing_quota(year, category, headcount, decision=decision, actor=actor)
-        self._save(unit)
+        self.commit(unit)
 
     # -- profiles ----------------------------------------------------------------------------
 
@@ -334,7 +336,7 @@ class Ledger(Application[UUID]):
             document_required_for_self_service=self.jurisdiction.change_requires_document,
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
         return change_set_id
 
     def approve_change(
@@ -353,7 +355,7 @@ class Ledger(Application[UUID]):
             )
         profile = self._load_for_command(profile_id, expected_version)
         profile.approve_change(change_set_id, actor=actor, today=self.today(), decision=decision)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def reject_change(
         self,
@@ -366,7 +368,7 @@ class Ledger(Application[UUID]):
     ) -> None:
         profile = self._load_for_command(profile_id, expected_version)
         profile.reject_change(change_set_id, reason=reason, actor=actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def move_within_unit(
         self,
@@ -388,7 +390,7 @@ class Ledger(Application[UUID]):
             actor=actor,
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def release_transfer(
         self,
@@ -405,7 +407,7 @@ class Ledger(Application[UUID]):
             self.unit(to_unit_code), effective_date=effective_date, decision=decision, actor=actor
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def receive_transfer(
         self,
@@ -429,7 +431,7 @@ class Ledger(Application[UUID]):
             actor=actor,
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def transfer_out_of_system(
         self,
@@ -446,7 +448,7 @@ class Ledger(Application[UUID]):
             destination=destination, effective_date=effective_date, decision=decision, actor=actor
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def start_secondment(
         self,
@@ -464,7 +466,7 @@ class Ledger(Application[UUID]):
             host=host, until=until, effective_date=effective_date, decision=decision, actor=actor
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def end_secondment(
         self,
@@ -478,7 +480,7 @@ class Ledger(Application[UUID]):
         profile = self._load_for_command(profile_id, expected_version)
         profile.end_secondment(effective_date=effective_date, decision=decision, actor=actor)
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def retire(
         self,
@@ -492,7 +494,7 @@ class Ledger(Application[UUID]):
         profile = self._load_for_command(profile_id, expected_version)
         profile.retire(effective_date=effective_date, decision=decision, actor=actor)
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def resign(
         self,
@@ -506,7 +508,7 @@ class Ledger(Application[UUID]):
         profile = self._load_for_command(profile_id, expected_version)
         profile.resign(effective_date=effective_date, decision=decision, actor=actor)
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def dismiss(
         self,
@@ -523,7 +525,7 @@ class Ledger(Application[UUID]):
             reason=reason, effective_date=effective_date, decision=decision, actor=actor
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def record_death(
         self,
@@ -539,7 +541,7 @@ class Ledger(Application[UUID]):
             date_of_death=date_of_death, decision=decision, actor=actor, today=self.today()
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
 
     def rehire(
         self,
@@ -568,7 +570,90 @@ class Ledger(Application[UUID]):
             origin=origin,
         )
         self._request_approval(profile, actor)
-        self._save(profile, expected=expected_version)
+        self.commit(profile, expected=expected_version)
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def account(self, username: str) -> Account:
+        try:
+            account: Account = self.repository.get(Account.create_id(username.strip().lower()))
+        except AggregateNotFoundError:
+            raise NotFound(f"no account {username}") from None
+        return account
+
+    def create_account(
+        self,
+        username: str,
+        display_name: str,
+        kind: str,
+        unit_code: str,
+        *,
+        actor: Actor,
+        profile_id: str | None = None,
+    ) -> str:
+        self.unit(unit_code).require_active()
+        if profile_id is not None:
+            profile_id = str(self.profile(profile_id).id)
+        account = Account.open(
+            username,
+            display_name,
+            kind,
+            self.unit(unit_code).code,
+            actor=actor,
+            profile_id=profile_id,
+        )
+        try:
+            self.save(account)
+        except IntegrityError:
+            raise DuplicateAccount(f"account {account.username} already exists") from None
+        return account.username
+
+    def grant_role(
+        self,
+        username: str,
+        role: Role,
+        unit_code: str,
+        *,
+        valid_from: date,
+        actor: Actor,
+        valid_until: date | None = None,
+    ) -> str:
+        account = self.account(username)
+        unit = self.unit(unit_code)
+        unit.require_active()
+        grant_id = account.grant(
+            role, unit.code, valid_from=valid_from, valid_until=valid_until, actor=actor
+        )
+        self.commit(account)
+        return grant_id
+
+    def end_grant(self, username: str, grant_id: str, *, ended_on: date, actor: Actor) -> None:
+        account = self.account(username)
+        account.end_grant(grant_id, ended_on=ended_on, actor=actor)
+        self.commit(account)
+
+    def authority_problem(self, username: str, role: Role, unit_code: str, day: date) -> str | None:
+        """Why an account could not act as ``role`` for ``unit_code`` on ``day``, as the
+        ledger's own history shows; None when it could."""
+        try:
+            account = self.account(username)
+        except NotFound as exc:
+            return exc.message
+        scope = {unit_code, *self.ancestors(unit_code)}
+        grants = [g for g in account.grants_on(day, role) if g["unit_code"] in scope]
+        if not grants:
+            return f"{username} held no {role.value} role for {unit_code} on {day.isoformat()}"
+        if account.profile_id is not None:
+            then = self.profile_as_of(account.profile_id, day)
+            if then is None or then.status.departed or then.status.value == "released":
+                return f"{username} was not on staff on {day.isoformat()}"
+            here = {g["unit_code"] for g in grants}
+            if not ({then.unit_code, *self.ancestors(then.unit_code)} & here):
+                return (
+                    f"{username} worked in {then.unit_code} on {day.isoformat()}, not in "
+                    f"{', '.join(sorted(here))}"
+                )
+        return None
 
     # -- reading -----------------------------------------------------------------------------
 

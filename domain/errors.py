@@ -27,6 +27,10 @@ class DuplicateCitizenId(DomainError):
     code = "duplicate_citizen_id"
 
 
+class DuplicateAccount(DomainError):
+    code = "duplicate_account"
+
+
 class DuplicateUnitCode(DomainError):
     code = "duplicate_unit_code"
 
