@@ -159,7 +159,8 @@ class Certificate(Aggregate):
 
     def revoked_at_or_before(self, moment: datetime) -> bool:
         """Whether a signature made at ``moment`` falls under the revocation."""
-        return self.revoked_at is not None and self.revoked_at <= _utc(moment, "moment")
+        moment = _utc(moment, "moment")
+        return self.revoked_at is not None and self.revoked_at <= moment
 
     def valid_at(self, moment: datetime) -> bool:
         """Inside the validity period and not revoked at ``moment`` (the chain is checked

@@ -28,8 +28,10 @@ from projections.database import read_model_engine
 from projections.framework import Projector
 from projections.roster import RosterFilter, roster
 from projections.units import unit as find_unit
+from scripts import pki_cli
 
 app = typer.Typer(help="hoso — the personnel-records ledger (hồ sơ CBCCVC).", no_args_is_help=True)
+app.add_typer(pki_cli.app, name="pki")
 console = Console()
 
 
@@ -394,6 +396,27 @@ def audit_command(
             r.get("decision_number") or "",
         )
     console.print(table)
+
+
+@app.command("verify-approval")
+def verify_approval(
+    item: Annotated[str, typer.Argument(help="change set id, or a record's approval id")],
+    profile: Annotated[str | None, typer.Option(help="profile id or citizen ID")] = None,
+) -> None:
+    """Check an approval's signatures from the ledger alone, in plain words."""
+    from signing.approvals import Approvals
+
+    ledger = open_ledger()
+    try:
+        profile_id = str(ledger.find_profile_id(profile)) if profile else None
+        report = Approvals(ledger).verify(item.strip(), profile_id)
+    except DomainError as exc:
+        fail(exc.message)
+    for line in report.in_plain_words():
+        style = "red" if "✗" in line or "NOT VERIFIED" in line else ""
+        console.print(line, style=style, markup=False, highlight=False)
+    if not report.passed:
+        raise typer.Exit(code=1)
 
 
 @app.command()
