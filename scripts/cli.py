@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -417,6 +418,46 @@ def verify_approval(
         console.print(line, style=style, markup=False, highlight=False)
     if not report.passed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def resume(
+    profile: Annotated[str, typer.Argument(help="profile id or citizen ID")],
+    out: Annotated[Path, typer.Option(help="where to write the PDF")],
+    approver: Annotated[str, typer.Option(help="keystore account of the approver")],
+    agency_account: Annotated[str, typer.Option(help="keystore account of the agency")] = "agency",
+    passphrase: Annotated[
+        str | None, typer.Option(envvar="HOSO_KEYSTORE_PASSPHRASE", help="keystore passphrase")
+    ] = None,
+) -> None:
+    """The approved résumé (Mẫu 2C) as a PDF signed by the approver and the agency."""
+    from projections.profiles import profile_view
+    from signing import keystore
+    from signing.resume_pdf import signed_resume
+
+    ledger = open_ledger()
+    projector = open_projector(ledger)
+    catch_up_with_progress(projector, "catching up")
+    try:
+        profile_id = str(ledger.find_profile_id(profile))
+        directory = keystore.default_directory(ledger.settings)
+        approver_keys = keystore.load(directory, approver, passphrase or "")
+        agency_keys = keystore.load(directory, agency_account, passphrase or "")
+    except DomainError as exc:
+        fail(exc.message)
+    with projector.engine.connect() as conn:
+        view = profile_view(conn, profile_id)
+        assert view is not None
+        found = find_unit(conn, view["unit_code"])
+    pdf = signed_resume(
+        view,
+        approver=approver_keys,
+        agency=agency_keys,
+        unit_name=found["name"] if found else view["unit_code"],
+        printed_on=ledger.today(),
+    )
+    out.write_bytes(pdf)
+    console.print(f"wrote {out} ({len(pdf):,} bytes), signed by {approver} and {agency_account}")
 
 
 @app.command()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+from pypdf import PdfReader
+
 from domain.application import Ledger
 from domain.settings import Settings
 from tests.builders import person, unit_tree
@@ -84,3 +87,19 @@ def test_rebuild_one_read_model_and_refuse_an_unknown_one(data_dir: Path) -> Non
     assert "rebuilding roster" not in ok("rebuild", "roster").output  # progress is transient
     assert "Nguyễn Văn An" in ok("roster", "STC").output
     assert "no read model 'nonsense'" in one_line(refused("rebuild", "nonsense").output)
+
+
+def test_resume_is_printed_from_approved_data_and_signed_twice(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    an = _story()
+    monkeypatch.setenv("HOSO_KEYSTORE_PASSPHRASE", "mật khẩu kho khóa")
+    ok("pki", "init")
+    ok("pki", "issue", "lanhdao.stc", "--name", "Lê Văn Lãnh Đạo")
+    out = data_dir / "an.pdf"
+    ok("resume", an, "--out", str(out), "--approver", "lanhdao.stc")
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "NGUYỄN VĂN AN" in text and "Phòng Quản lý giá" in text
+    assert out.read_bytes().count(b"/ByteRange") == 2
+    bad = refused("resume", an, "--out", str(out), "--approver", "nobody")
+    assert "nobody" in bad.output
