@@ -10,13 +10,16 @@ A benchmark that reports ``failures`` makes the script exit with status 1.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
 import os
+import statistics
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
 from typing import Any
@@ -26,10 +29,20 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicatio
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine, MetaData, select
+from sqlalchemy import Table as SqlTable
 
 from domain.application import Ledger
 from domain.settings import Settings
 from domain.values import Actor, Decision, Role, UnitKind
+from projections import catalogue
+from projections.database import read_model_engine
+from projections.framework import Projector
+from projections.history import headcount_on, staff_on
+from projections.roster import RosterFilter, roster
+from projections.roster import people as roster_table
+from projections.units import unit_list
+from scripts.demo import generate
 
 DATABASE_URL_VARIABLE = "HOSO_DATABASE_URL"
 
@@ -494,7 +507,481 @@ def append_table(figures: Figures) -> Table:
     return table
 
 
-TABLES: dict[str, Callable[[Figures], Table]] = {"append": append_table}
+# -- projections -----------------------------------------------------------------------------
+
+PROJECTIONS_FLOOR = 0.2  # catch-up events/s over raw rows/s
+QUERY_CEILING_MS = 50.0  # the median of each read-model query must stay under it
+MIN_EVENTS = 100_000  # the catch-up is only timed over a log at least this long
+AS_OF = date(2024, 12, 31)  # the business date of the as-of queries
+DEFAULT_PAGE_SIZE: int = inspect.signature(catalogue.projector).parameters["page_size"].default
+RAW_TABLE = "bench_raw_roster"
+
+
+@dataclass
+class CatchUpTimes:
+    """Where the catch-up's time goes: reading pages of the log, decoding events, and each
+    read model's ``apply``; the rest is the projector's own work (positions, tracking
+    rows, commits)."""
+
+    total: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, key: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        self.parts.setdefault(key, 0.0)
+
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            started = perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.parts[key] += perf_counter() - started
+
+        return timed_call
+
+
+def instrument(projector: Projector, times: CatchUpTimes) -> None:
+    """Wrap the projector's log reads, event decoding and read models' ``apply`` in
+    timers (a few perf_counter calls per page, and two per event)."""
+    ledger = projector.ledger
+    recorder, mapper = ledger.recorder, ledger.mapper
+    recorder.select_notifications = times.timed(  # type: ignore[method-assign]
+        "read log pages", recorder.select_notifications
+    )
+    mapper.to_domain_event = times.timed(  # type: ignore[method-assign]
+        "decode events", mapper.to_domain_event
+    )
+    for model in projector.models:
+        model.apply = times.timed(f"apply {model.name}", model.apply)  # type: ignore[method-assign]
+
+
+def round_ends(head: int, page_size: int, rounds: int) -> list[int]:
+    """Log positions the catch-up stops at, one per round, on page boundaries so that
+    the rounds read the very pages one catch-up would."""
+    pages = max(1, math.ceil(head / page_size))
+    ends = {min(head, math.ceil(pages * k / rounds) * page_size) for k in range(1, rounds + 1)}
+    return sorted(ends)
+
+
+def raw_roster_table() -> SqlTable:
+    """A scratch table shaped like the roster read model, with its key and indexes."""
+    return roster_table.to_metadata(MetaData(), name=RAW_TABLE)
+
+
+def roster_rows_like(engine: Engine, count: int) -> list[dict[str, Any]]:
+    """``count`` rows with the values of the roster rows the projector has written so far
+    (cycled), each under a new key; empty while the roster is."""
+    with engine.connect() as conn:
+        source = [dict(row._mapping) for row in conn.execute(select(roster_table))]
+    if not source:
+        return []
+    return [{**source[k % len(source)], "profile_id": str(uuid.uuid4())} for k in range(count)]
+
+
+def insert_raw(
+    engine: Engine, table: SqlTable, rows: Sequence[dict[str, Any]], page_size: int
+) -> float:
+    """One SQLAlchemy Core executemany and one transaction per page of rows."""
+    started = perf_counter()
+    for k in range(0, len(rows), page_size):
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows[k : k + page_size])
+    return perf_counter() - started
+
+
+def analyze_schema(database_url: str, schema: str) -> float:
+    """ANALYZE every table of the schema (what autovacuum does some time after a bulk
+    load); returns the seconds it took."""
+    started = perf_counter()
+    with connect(database_url, autocommit=True) as conn:
+        tables = [
+            str(name)
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            )
+        ]
+        for name in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, name)))
+    return perf_counter() - started
+
+
+def read_model_rows(database_url: str, schema: str) -> dict[str, int]:
+    """Rows in each read-model table."""
+    with connect(database_url, autocommit=True) as conn:
+        names = [
+            str(name)
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                "AND tablename LIKE 'rm\\_%%' ORDER BY tablename",
+                (schema,),
+            )
+        ]
+        return {name: _count(conn, sql.Identifier(schema, name)) for name in names}
+
+
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def root_unit(conn: Any) -> str:
+    roots = [u["code"] for u in unit_list(conn) if u["kind"] == UnitKind.AUTHORITY.value]
+    if len(roots) != 1:
+        raise RuntimeError(f"expected one unit of kind authority, found {roots}")
+    return str(roots[0])
+
+
+def time_queries(
+    engine: Engine, repeat: int, warmup: int
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each query ``warmup`` times untimed, then ``repeat`` times; the three take turns,
+    so that they meet the same load. Returns milliseconds per call, and what they found."""
+    samples: dict[str, list[float]] = {"roster": [], "staff_on": [], "headcount_on": []}
+    found: dict[str, Any] = {}
+    with engine.connect() as conn:
+        root = root_unit(conn)
+        conn.rollback()
+        found["root"] = root
+        calls: dict[str, Callable[[], Any]] = {
+            "roster": lambda: roster(conn, RosterFilter(unit_code=root), page=1, per_page=50),
+            "staff_on": lambda: staff_on(conn, root, AS_OF),
+            "headcount_on": lambda: headcount_on(conn, root, AS_OF),
+        }
+        for turn in range(warmup + repeat):
+            for name, call in calls.items():
+                started = perf_counter()
+                result = call()
+                elapsed = perf_counter() - started
+                conn.rollback()
+                if turn >= warmup:
+                    samples[name].append(elapsed * 1000)
+                found[name] = result
+    return samples, found
+
+
+def projections_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--people",
+        type=_positive,
+        default=20_000,
+        help="people in the demo province (default 20000: about 250,000 events)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the demo (default 1)")
+    parser.add_argument(
+        "--page-size",
+        type=_positive,
+        default=DEFAULT_PAGE_SIZE,
+        help=f"events per projector page, and raw rows per transaction "
+        f"(default the projector's {DEFAULT_PAGE_SIZE})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=10,
+        help="turns the catch-up and the raw inserts take, one after the other (default 10)",
+    )
+    parser.add_argument(
+        "--repeat", type=_positive, default=50, help="timed calls of each query (default 50)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="untimed calls of each query first (default 5)"
+    )
+    parser.add_argument(
+        "--min-events",
+        type=int,
+        default=MIN_EVENTS,
+        help=f"fail when the log is shorter (default {MIN_EVENTS})",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=PROJECTIONS_FLOOR,
+        help=f"minimum ratio of catch-up events/s to raw rows/s (default {PROJECTIONS_FLOOR})",
+    )
+    parser.add_argument(
+        "--max-median-ms",
+        type=float,
+        default=QUERY_CEILING_MS,
+        help=f"the median each query must stay under (default {QUERY_CEILING_MS:g} ms)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="query the read models as the catch-up leaves them, without ANALYZE first",
+    )
+
+
+@benchmark(
+    "projections",
+    "catch-up events/s of every read model next to raw INSERT rows/s; roster and as-of query times",
+    add_arguments=projections_arguments,
+)
+def projections(args: argparse.Namespace) -> Figures:
+    database_url: str = args.database_url
+    people: int = args.people
+    page_size: int = args.page_size
+    warmup = max(args.warmup, 0)
+
+    with fresh_schema(database_url, "bench_projections") as schema:
+        settings = bench_settings(database_url, schema)
+        ledger = Ledger(settings, clock=lambda: TODAY)
+        writer = read_model_engine(settings, writer=True)
+        reader = read_model_engine(settings)
+        try:
+            progress.log(f"projections: schema {schema}, generating {people:,} people")
+            generated = 0
+
+            def generated_more(count: int) -> None:
+                nonlocal generated
+                before, generated = generated, generated + count
+                if generated // 5000 > before // 5000:
+                    progress.log(f"projections: {generated:,} people generated")
+
+            started = perf_counter()
+            demo = generate(ledger, people=people, seed=args.seed, progress=generated_more)
+            generate_seconds = perf_counter() - started
+            head = ledger.recorder.max_notification_id() or 0
+            progress.log(f"projections: the log holds {head:,} events")
+
+            projector = catalogue.projector(ledger, writer, page_size=page_size)
+            times = CatchUpTimes()
+            instrument(projector, times)
+            raw = raw_roster_table()
+            raw.metadata.create_all(writer)
+
+            # Catch-up and raw inserts take turns, so that both meet the same server load;
+            # each raw turn inserts as many roster-shaped rows as the turn before it read
+            # log positions, with the values of the roster rows written so far.
+            ends = round_ends(head, page_size, args.rounds)
+            progress.log(
+                f"projections: timing catch-up of all {len(projector.models)} read models "
+                f"from empty, and as many raw rows, taking {len(ends)} turns each"
+            )
+            read = 0
+            owed = 0
+            raw_rows = 0
+            raw_seconds = 0.0
+            for number, end in enumerate(ends):
+                started = perf_counter()
+                if number == 0:
+                    projector.prepare()
+                done = projector.catch_up(until=end)
+                times.total += perf_counter() - started
+                read += done
+                owed += done
+                rows = roster_rows_like(writer, owed)
+                if rows:
+                    raw_seconds += insert_raw(writer, raw, rows, page_size)
+                    raw_rows += len(rows)
+                    owed = 0
+                progress.log(
+                    f"projections: round {number + 1}/{len(ends)}: at {end:,}, "
+                    f"{read / times.total:,.0f} events/s, "
+                    f"{raw_rows / raw_seconds if raw_seconds else 0:,.0f} raw rows/s"
+                )
+            lagging = [s.name for s in projector.status() if s.position != head]
+            if lagging or read != head:
+                raise RuntimeError(f"catch-up read {read} of {head}; behind: {lagging}")
+            if owed or raw_rows != read:
+                raise RuntimeError(f"{raw_rows} raw rows inserted for {read} events")
+            with connect(database_url) as conn:
+                raw_count = _count(conn, sql.Identifier(schema, RAW_TABLE))
+                server_version = conn.info.server_version
+            if raw_count != raw_rows:
+                raise RuntimeError(f"raw table holds {raw_count} rows, not {raw_rows}")
+            writer.dispose()
+            tables = read_model_rows(database_url, schema)
+
+            analyze_seconds = None
+            if not args.no_analyze:
+                progress.log("projections: ANALYZE")
+                analyze_seconds = analyze_schema(database_url, schema)
+            progress.log(
+                f"projections: timing queries, {args.repeat} calls each after {warmup} to warm up"
+            )
+            samples, found = time_queries(reader, args.repeat, warmup)
+        finally:
+            ledger.close()
+            writer.dispose()
+            reader.dispose()
+
+    catch_up_rate = read / times.total
+    raw_rate = raw_rows / raw_seconds
+    ratio = catch_up_rate / raw_rate
+    floor: float = args.floor
+    ceiling: float = args.max_median_ms
+    page = found["roster"]
+    staff = found["staff_on"]
+    headcount: dict[str, int] = found["headcount_on"]
+    parts = {key: round(seconds, 3) for key, seconds in times.parts.items()}
+    figures: Figures = {
+        "benchmark": "projections",
+        "schema": schema,
+        "people": people,
+        "seed": args.seed,
+        "events": head,
+        "generate_seconds": round(generate_seconds, 2),
+        "statuses": demo.statuses,
+        "read_models": [m.name for m in projector.models],
+        "page_size": page_size,
+        "rounds": len(ends),
+        "catch_up_events": read,
+        "catch_up_seconds": round(times.total, 3),
+        "catch_up_events_per_s": round(catch_up_rate, 1),
+        "catch_up_parts_seconds": parts,
+        "catch_up_other_seconds": round(times.total - sum(times.parts.values()), 3),
+        "raw_rows": raw_rows,
+        "raw_seconds": round(raw_seconds, 3),
+        "raw_rows_per_s": round(raw_rate, 1),
+        "ratio": round(ratio, 4),
+        "floor": floor,
+        "read_model_rows": tables,
+        "read_model_rows_per_event": round(sum(tables.values()) / max(head, 1), 3),
+        "analyzed": not args.no_analyze,
+        "analyze_seconds": None if analyze_seconds is None else round(analyze_seconds, 3),
+        "root_unit": found["root"],
+        "as_of": AS_OF.isoformat(),
+        "repeat": args.repeat,
+        "warmup": warmup,
+        "roster_total": page.total,
+        "roster_page_rows": len(page.rows),
+        "staff_on_rows": len(staff),
+        "headcount_on": headcount,
+        "max_median_ms": ceiling,
+        "server_version": server_version,
+        "failures": [],
+    }
+    for name, times_ms in samples.items():
+        figures[f"{name}_median_ms"] = round(statistics.median(times_ms), 3)
+        figures[f"{name}_p95_ms"] = round(percentile(times_ms, 0.95), 3)
+        figures[f"{name}_min_ms"] = round(min(times_ms), 3)
+
+    failures: list[str] = figures["failures"]
+    if head < args.min_events:
+        failures.append(
+            f"the log holds {head:,} events, under the {args.min_events:,} the catch-up must "
+            "be timed over (raise --people)"
+        )
+    if ratio < floor:
+        failures.append(
+            f"ratio {ratio:.3f} is under the floor {floor} "
+            f"({catch_up_rate:,.0f} events/s against {raw_rate:,.0f} raw rows/s)"
+        )
+    for name in samples:
+        median = figures[f"{name}_median_ms"]
+        if median >= ceiling:
+            failures.append(
+                f"{name} median {median:.1f} ms is not under {ceiling:g} ms "
+                f"(p95 {figures[f'{name}_p95_ms']:.1f} ms)"
+            )
+    if sum(headcount.values()) != len(staff):
+        failures.append(
+            f"headcount_on counts {sum(headcount.values())} people, staff_on lists {len(staff)}"
+        )
+    return figures
+
+
+def projections_table(figures: Figures) -> Table:
+    page_size = figures["page_size"]
+    when = "after ANALYZE" if figures["analyzed"] else "without ANALYZE"
+    table = Table(
+        title=f"projections: catch-up of {len(figures['read_models'])} read models over "
+        f"{figures['events']:,} events",
+        caption=(
+            "Catch-up: Projector.prepare() and catch_up() from empty tables over the whole "
+            "log, every read model. Raw: one row per log position into a scratch copy of "
+            "rm_roster (same columns, key and indexes, values of the roster rows just "
+            "written, new keys), SQLAlchemy Core executemany on the projector's engine, one "
+            f"transaction per {page_size:,} rows as the projector has one per page; the two "
+            f"take {figures['rounds']} turns each. Queries on the root unit's subtree, "
+            f"{figures['repeat']} calls each after {figures['warmup']} to warm up, taking "
+            f"turns, {when}."
+        ),
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    floor = figures["floor"]
+    ratio_failed = figures["ratio"] < floor
+    ceiling = figures["max_median_ms"]
+
+    def verdict(failed: bool) -> str:
+        return " (FAIL)" if failed else " (ok)"
+
+    rows: list[tuple[str, str]] = [
+        (
+            "events (demo: people, seed)",
+            f"{figures['events']:,} ({figures['people']:,}, {figures['seed']})",
+        ),
+        ("demo generated in", f"{figures['generate_seconds']:.1f} s"),
+        (
+            "catch-up events/s",
+            f"{figures['catch_up_events_per_s']:,.0f} "
+            f"({figures['catch_up_events']:,} in {figures['catch_up_seconds']:.1f} s)",
+        ),
+        (
+            "raw INSERT rows/s",
+            f"{figures['raw_rows_per_s']:,.0f} "
+            f"({figures['raw_rows']:,} in {figures['raw_seconds']:.1f} s)",
+        ),
+        ("ratio", f"{figures['ratio']:.3f}{verdict(ratio_failed)}"),
+        ("floor", f"{floor}"),
+        ("page size / rounds", f"{page_size:,} / {figures['rounds']}"),
+    ]
+    for key, seconds in sorted(
+        figures["catch_up_parts_seconds"].items(), key=lambda item: -item[1]
+    ):
+        rows.append((f"  {key}", _seconds_share(seconds, figures["catch_up_seconds"])))
+    rows.append(
+        (
+            "  positions, tracking, commits",
+            _seconds_share(figures["catch_up_other_seconds"], figures["catch_up_seconds"]),
+        )
+    )
+    rows.append(
+        (
+            "read-model rows per event",
+            f"{figures['read_model_rows_per_event']:.2f} "
+            f"({sum(figures['read_model_rows'].values()):,} in "
+            f"{len(figures['read_model_rows'])} tables)",
+        )
+    )
+    rows.append(("root unit", f"{figures['root_unit']}"))
+    for name, label, size in (
+        (
+            "roster",
+            "roster page of 50, median/p95",
+            f"{figures['roster_total']:,} on staff",
+        ),
+        (
+            "staff_on",
+            f"staff_on {figures['as_of']}, median/p95",
+            f"{figures['staff_on_rows']:,} rows",
+        ),
+        (
+            "headcount_on",
+            f"headcount_on {figures['as_of']}, median/p95",
+            f"{sum(figures['headcount_on'].values()):,} counted",
+        ),
+    ):
+        median, p95 = figures[f"{name}_median_ms"], figures[f"{name}_p95_ms"]
+        rows.append((label, f"{median:.1f}/{p95:.1f} ms, {size}{verdict(median >= ceiling)}"))
+    rows.append(("query median ceiling", f"{ceiling:g} ms"))
+    if figures["analyze_seconds"] is not None:
+        rows.append(("ANALYZE", f"{figures['analyze_seconds']:.2f} s"))
+    rows.append(("PostgreSQL", f"{figures['server_version']}"))
+    for measure, value in rows:
+        table.add_row(measure, value)
+    return table
+
+
+def _seconds_share(seconds: float, total: float) -> str:
+    return f"{seconds:.1f} s ({seconds / total:.0%})" if total else f"{seconds:.1f} s"
+
+
+TABLES: dict[str, Callable[[Figures], Table]] = {
+    "append": append_table,
+    "projections": projections_table,
+}
 
 
 def figures_table(name: str, figures: Figures) -> Table:
@@ -507,6 +994,258 @@ def figures_table(name: str, figures: Figures) -> Table:
     for key, value in figures.items():
         table.add_row(key, str(value))
     return table
+
+
+# -- seal ------------------------------------------------------------------------------------
+
+SEAL_FLOOR_SECONDS = 60.0  # to seal, and to verify, a log of 1,000,000 events
+SEAL_EVENTS = 1_000_000
+SEAL_TEMPLATE_PROFILES = 40
+SEAL_EVENTS_PER_ORIGINATOR = 10
+
+
+def seal_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events",
+        type=_positive,
+        default=SEAL_EVENTS,
+        help=f"events in the log to seal (default {SEAL_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "sqlite", "postgres"),
+        default="auto",
+        help=f"auto (default): PostgreSQL when {DATABASE_URL_VARIABLE} is set, else SQLite",
+    )
+    parser.add_argument(
+        "--signatures",
+        type=_positive,
+        default=2000,
+        help="tree-head signatures verified for the rate (default 2000)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=SEAL_FLOOR_SECONDS,
+        help=f"most seconds to seal, and to verify (default {SEAL_FLOOR_SECONDS:.0f})",
+    )
+
+
+@contextmanager
+def seal_store(args: argparse.Namespace, directory: str) -> Iterator[Settings]:
+    """An empty store of the chosen backend; its data directory is ``directory``."""
+    from pathlib import Path
+
+    postgres = args.backend == "postgres" or (args.backend == "auto" and args.database_url)
+    if postgres:
+        if not args.database_url:
+            raise SystemExit(f"--backend postgres needs {DATABASE_URL_VARIABLE}")
+        with fresh_schema(args.database_url, "bench_seal") as schema:
+            base = bench_settings(args.database_url, schema)
+            yield base.model_copy(update={"data_dir": Path(directory)})
+        return
+    yield Settings(
+        data_dir=Path(directory),
+        database_url=None,
+        database_schema="",
+        cipher_key=None,
+        cipher_key_file=None,
+        jurisdiction="bnv",
+        extra_days_off="",
+        extra_working_days="",
+    )
+
+
+def stored_rows_like(
+    templates: Sequence[tuple[str, bytes]], count: int, postgres: bool
+) -> Iterator[tuple[Any, int, str, bytes]]:
+    """``count`` stored-event rows with the topics and states of ``templates`` (cycled),
+    ``SEAL_EVENTS_PER_ORIGINATOR`` per new originator, ids as the recorder stores them."""
+    originator: Any = None
+    for k in range(count):
+        version = k % SEAL_EVENTS_PER_ORIGINATOR + 1
+        if version == 1:
+            new_id = uuid.uuid4()
+            originator = new_id if postgres else new_id.hex
+        topic, state = templates[k % len(templates)]
+        yield originator, version, topic, state
+
+
+def insert_stored_rows(
+    ledger: Ledger, settings: Settings, templates: Sequence[tuple[str, bytes]], count: int
+) -> str:
+    """Insert rows straight into the ledger's events table; says how."""
+    if settings.database_url:
+        recorder: Any = ledger.recorder
+        target = sql.Identifier(settings.database_schema, recorder.events_table_name)
+        statement = sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(target)
+        with connect(settings.database_url) as conn, conn.cursor() as cur:
+            with cur.copy(statement) as copy:
+                for row in stored_rows_like(templates, count, postgres=True):
+                    copy.write_row(row)
+            conn.commit()
+        return "COPY into hoso_events"
+    import sqlite3
+
+    database = sqlite3.connect(settings.sqlite_path, timeout=30)
+    try:
+        database.executemany(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?)",
+            stored_rows_like(templates, count, postgres=False),
+        )
+        database.commit()
+    finally:
+        database.close()
+    return "executemany INSERT into stored_events, one transaction"
+
+
+@benchmark(
+    "seal",
+    "seconds to seal and to verify a log of 1,000,000 events; signatures verified/s",
+    add_arguments=seal_arguments,
+    needs_postgres=False,
+)
+def seal_benchmark(args: argparse.Namespace) -> Figures:
+    import tempfile
+    from pathlib import Path
+
+    from signing.seal import (
+        SignatureChecker,
+        load_seal_key,
+        public_key_pem,
+        read_log,
+        seal,
+        sign_tree_head,
+        tree_head,
+        verify,
+    )
+
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_seal_") as directory,
+        seal_store(args, directory) as settings,
+    ):
+        backend = "postgres" if settings.database_url else "sqlite"
+        key_path = Path(directory) / "seal-key.pem"
+        ledger = Ledger(settings, clock=lambda: TODAY)
+        engine = read_model_engine(settings, writer=True)
+        try:
+            progress.log(f"seal: {backend}; writing template events through the ledger")
+            profile_ids = open_profiles(ledger, SEAL_TEMPLATE_PROFILES)
+            run_commands(ledger, profile_ids, 4 * SEAL_TEMPLATE_PROFILES, 5)
+            head = ledger.recorder.max_notification_id() or 0
+            templates = [
+                (n.topic, bytes(n.state))
+                for n in ledger.recorder.select_notifications(start=1, limit=head)
+            ]
+            missing = max(args.events - len(templates), 0)
+            progress.log(f"seal: inserting {missing:,} stored rows like those {len(templates)}")
+            started = perf_counter()
+            method = insert_stored_rows(ledger, settings, templates, missing)
+            generate_seconds = perf_counter() - started
+            events = ledger.recorder.max_notification_id() or 0
+
+            progress.log(f"seal: sealing {events:,} events")
+            started = perf_counter()
+            sealed = seal(ledger, engine, key_path=key_path)
+            seal_seconds = perf_counter() - started
+
+            progress.log("seal: verifying")
+            started = perf_counter()
+            report = verify(ledger, engine, public_key=key_path)
+            verify_seconds = perf_counter() - started
+            if not report.ok:
+                failures.append(f"verify failed: {report.problems[0].message}")
+
+            started = perf_counter()
+            read_log(ledger, engine)
+            read_seconds = perf_counter() - started
+
+            # The everyday case: a seal over a sealed log and the events since.
+            run_commands(ledger, profile_ids, 100, 10, start=4 * SEAL_TEMPLATE_PROFILES)
+            progress.log("seal: sealing again after 1,000 more events")
+            started = perf_counter()
+            resealed = seal(ledger, engine, key_path=key_path)
+            reseal_seconds = perf_counter() - started
+
+            key = load_seal_key(key_path)
+            pem = public_key_pem(key)
+            heads = [
+                tree_head(n + 1, sealed.root, sealed.sealed_at) for n in range(args.signatures)
+            ]
+            signatures = [sign_tree_head(key, h) for h in heads]
+            checker = SignatureChecker()
+            started = perf_counter()
+            valid = sum(checker.valid(pem, h, s) for h, s in zip(heads, signatures, strict=True))
+            signature_seconds = perf_counter() - started
+            if valid != args.signatures:
+                failures.append(f"{args.signatures - valid} signatures did not verify")
+        finally:
+            engine.dispose()
+            ledger.close()
+
+    floor: float = args.floor
+    for what, seconds in (("seal", seal_seconds), ("verify", verify_seconds)):
+        if seconds >= floor:
+            failures.append(f"{what} took {seconds:.1f} s for {events:,} events (floor {floor} s)")
+    return {
+        "benchmark": "seal",
+        "backend": backend,
+        "events": events,
+        "template_events": len(templates),
+        "generated_events": missing,
+        "generation": method,
+        "generate_seconds": round(generate_seconds, 3),
+        "seal_seconds": round(seal_seconds, 3),
+        "verify_seconds": round(verify_seconds, 3),
+        "read_log_seconds": round(read_seconds, 3),
+        "reseal_seconds": round(reseal_seconds, 3),
+        "reseal_leaves_written": resealed.leaves_written,
+        "seal_events_per_s": round(events / seal_seconds, 1),
+        "verify_events_per_s": round(report.events / verify_seconds, 1),
+        "tree_size": sealed.tree_size,
+        "leaves_written": sealed.leaves_written,
+        "signatures": args.signatures,
+        "signatures_verified_per_s": round(args.signatures / signature_seconds, 1),
+        "floor_seconds": floor,
+        "failures": failures,
+    }
+
+
+def seal_table(figures: Figures) -> Table:
+    table = Table(title=f"seal: {figures['events']:,} events on {figures['backend']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    verdict = " (over the floor)" if figures["failures"] else " (ok)"
+    rows = [
+        ("seconds to seal", f"{figures['seal_seconds']:.2f}{verdict}"),
+        ("seconds to verify", f"{figures['verify_seconds']:.2f}{verdict}"),
+        ("floor (each)", f"{figures['floor_seconds']:.0f} s"),
+        ("signatures verified/s", f"{figures['signatures_verified_per_s']:,.0f}"),
+        ("seal events/s", f"{figures['seal_events_per_s']:,.0f}"),
+        ("verify events/s", f"{figures['verify_events_per_s']:,.0f}"),
+        ("reading the log alone", f"{figures['read_log_seconds']:.2f} s"),
+        (
+            "sealing again, 1,000 events later",
+            f"{figures['reseal_seconds']:.2f} s ({figures['reseal_leaves_written']:,} leaves)",
+        ),
+        ("leaves written", f"{figures['leaves_written']:,}"),
+        (
+            "events generated",
+            f"{figures['generated_events']:,} in {figures['generate_seconds']:.1f} s by "
+            f"{figures['generation']}, copying {figures['template_events']} events written "
+            "through the ledger",
+        ),
+    ]
+    for measure, value in rows:
+        table.add_row(measure, value)
+    return table
+
+
+TABLES["seal"] = seal_table
 
 
 # -- command line ----------------------------------------------------------------------------
