@@ -166,28 +166,8 @@ class Approvals:
     ) -> SigningRequest:
         """The digest the signer's device must sign (the first step of a USB-token
         signature)."""
-        profile = self.ledger.profile(profile_id)
-        level, spec = profile.next_level(item_id)
-        signed_at = (signed_at or self.now()).astimezone(UTC).replace(microsecond=0)
-        payload = approval_payload(
-            profile,
-            item_id,
-            level=level,
-            role=spec["role"],
-            signer=actor.account,
-            signed_at=signed_at,
-        )
-        return SigningRequest(
-            str(profile.id),
-            item_id,
-            level,
-            spec["role"],
-            payload["unit_code"],
-            actor.account,
-            signed_at,
-            payload,
-            digest(payload),
-        )
+        moment = (signed_at or self.now()).astimezone(UTC).replace(microsecond=0)
+        return self._request_on({}, profile_id, item_id, actor, moment)
 
     def submit(
         self,
