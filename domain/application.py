@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from domain.access import AccessRecord
 from domain.account import Account
 from domain.calendar import WorkingDayCalendar, calendar_from_settings
 from domain.errors import (
@@ -654,6 +655,28 @@ class Ledger(Application[UUID]):
                     f"{', '.join(sorted(here))}"
                 )
         return None
+
+    def record_access(
+        self,
+        kind: str,
+        resource: str,
+        *,
+        actor: Actor,
+        profile_id: str | None = None,
+        fields: Sequence[str] = (),
+        basis: str = "",
+    ) -> None:
+        """A read of restricted values, an export or a refused attempt, for the audit."""
+        self.save(
+            AccessRecord(
+                kind=kind,
+                resource=resource,
+                profile_id=profile_id,
+                fields=list(fields),
+                basis=basis,
+                actor=actor,
+            )
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
