@@ -1,4 +1,5 @@
-"""The HTTP application."""
+"""The HTTP application: the services on ``app.state``, one router per resource, errors as
+problem details and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,14 +8,70 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
+from api import errors
+from api.auth import prepare_auth
+from api.deps import Services
+from api.metrics import Metrics, MetricsMiddleware
+from api.routers import (
+    accounts,
+    approvals,
+    archive,
+    audit,
+    auth,
+    change_sets,
+    deadlines,
+    health,
+    profiles,
+    transitions,
+    units,
+)
+from api.schemas import Problem
 from domain.application import Ledger
 from domain.settings import Settings
 from projections import catalogue
 from projections.database import read_model_engine
 from projections.roster import RosterFilter, roster
 from projections.units import headcount, unit, unit_list
+from signing.approvals import Approvals
+
+DESCRIPTION = """
+Personnel records (hồ sơ) of cadres, civil servants, public employees and contract
+workers, as an event-sourced ledger.
+
+**Signing in.** Every `/api/…` endpoint but `/api/healthz` needs a bearer token
+(`Authorization: Bearer …`) or the session cookie with its CSRF token.
+
+**Versions.** Commands on a profile take `expected_version` in the body: the `version` of
+the profile the caller last read. If the profile changed since, nothing changes and the
+answer is **409** `version_conflict` with `current_version`.
+
+**Errors** are `application/problem+json` (RFC 9457): `{type, title, status, detail, code,
+detail_en, field?}`: `code` is stable, `detail` is Vietnamese, `detail_en` the English
+wording. A resource the caller may not see answers **404**, exactly as one that does not
+exist.
+
+**Restricted fields.** Field groups with an access-restriction level show
+`{"restricted": true, "level": N}` to callers not cleared for them; every read of
+restricted values, and every refusal, is recorded in the audit trail.
+"""
+
+ROUTERS = (
+    auth,
+    accounts,
+    units,
+    profiles,
+    change_sets,
+    transitions,
+    approvals,
+    audit,
+    archive,
+    deadlines,
+    health,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,11 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ledger = Ledger(settings)
     projector = catalogue.projector(ledger, read_model_engine(settings, writer=True))
     reader = read_model_engine(settings)
+    svc = Services(ledger, projector, reader, Approvals(ledger))
     stop = threading.Event()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         projector.prepare()
+        prepare_auth(app, settings)
         follower = threading.Thread(
             target=projector.follow, args=(stop,), daemon=True, name="projector"
         )
@@ -34,24 +93,60 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         stop.set()
         follower.join(timeout=10)
+        store = getattr(app.state, "auth", None)
+        if store is not None:
+            store.dispose()
+        reader.dispose()
+        projector.engine.dispose()
         ledger.close()
 
-    app = FastAPI(title="hoso", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="hoso",
+        version="0.1.0",
+        summary="Event-sourced personnel records for Vietnamese state bodies",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    app.state.metrics = Metrics(projector.status)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    errors.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    _overview(app, svc)
 
-    def current() -> None:
-        """Read your writes: bring the read models to the head of the log first."""
-        projector.catch_up()
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault(
+                "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
 
-    @app.get("/")
-    def units() -> dict[str, Any]:
-        """Units with their current headcount (the unit and every unit below it)."""
-        current()
-        with reader.connect() as conn:
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _overview(app: FastAPI, svc: Services) -> None:
+    """The overview of the first release (units and their rosters, outside ``/api``)."""
+
+    @app.get("/", include_in_schema=False)
+    def overview() -> dict[str, Any]:
+        svc.current()
+        with svc.reader.connect() as conn:
             return {
-                "jurisdiction": ledger.jurisdiction.code,
+                "jurisdiction": svc.ledger.jurisdiction.code,
                 "projections": [
                     {"name": s.name, "position": s.position, "lag": s.lag}
-                    for s in projector.status()
+                    for s in svc.projector.status()
                 ],
                 "units": [
                     {
@@ -65,20 +160,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ],
             }
 
-    @app.get("/units/{code}/roster")
-    def unit_roster(
+    @app.get("/units/{code}/roster", include_in_schema=False, response_model=None)
+    def overview_roster(
+        request: Request,
         code: str,
-        q: Annotated[str | None, Query(description="name, with or without diacritics")] = None,
+        q: Annotated[str | None, Query()] = None,
         category: str | None = None,
         page: Annotated[int, Query(ge=1)] = 1,
         per_page: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> dict[str, Any]:
-        """Current staff of a unit and the units below it, in Vietnamese order."""
-        current()
-        with reader.connect() as conn:
+    ) -> dict[str, Any] | JSONResponse:
+        svc.current()
+        with svc.reader.connect() as conn:
             found = unit(conn, code.upper())
             if found is None:
-                raise HTTPException(status_code=404, detail=f"no unit {code}")
+                return errors.problem_response(
+                    request,
+                    "not_found",
+                    f"no unit {code}",
+                    detail=f"Không tìm thấy đơn vị {code}.",
+                )
             result = roster(
                 conn,
                 RosterFilter(unit_code=found["code"], q=q, category=category),
@@ -86,5 +186,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 per_page=per_page,
             )
         return {"unit": found, "total": result.total, "page": page, "staff": result.rows}
-
-    return app

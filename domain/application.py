@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from domain.access import AccessRecord
-from domain.account import Account
+from domain.account import Account, PersonalAccountClaim, may_create_account
 from domain.calendar import WorkingDayCalendar, calendar_from_settings
 from domain.errors import (
     ConflictError,
@@ -22,6 +22,8 @@ from domain.errors import (
     NotFound,
     SignatureRequired,
 )
+from domain.field_cipher import KeyRing
+from domain.field_mapper import FieldEncryptingMapper
 from domain.jurisdiction import Jurisdiction, load_jurisdiction
 from domain.profile import CitizenIdClaim, Profile
 from domain.resume import GROUPS, FieldChange, clean_change, clean_entry, clean_record
@@ -85,6 +87,23 @@ class Ledger(Application[UUID]):
         super().register_transcodings(transcoder)
         register_domain_transcodings(transcoder)
 
+    def construct_mapper(self) -> FieldEncryptingMapper:
+        # Restricted field values are encrypted one by one in every stored event and
+        # snapshot, with the keys of the configured key file (see domain.field_cipher).
+        self.field_keys = KeyRing.for_settings(self.settings)
+        return FieldEncryptingMapper(
+            self.construct_transcoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            keys=self.field_keys,
+        )
+
+    def citizen_id_claim(self, citizen_id: str, profile_id: UUID) -> CitizenIdClaim:
+        """The claim of a citizen ID by a profile. It is keyed by an HMAC of the number
+        (a key never rotated): a digest anyone could recompute for each of the 10^12
+        numbers would give the number back."""
+        return CitizenIdClaim(citizen_id=self.field_keys.lookup(citizen_id), profile_id=profile_id)
+
     # -- loading and saving --------------------------------------------------------------
 
     def unit(self, code: str) -> Unit:
@@ -107,7 +126,9 @@ class Ledger(Application[UUID]):
 
     def profile_id_for_citizen(self, citizen_id: str) -> UUID:
         try:
-            claim: CitizenIdClaim = self.repository.get(CitizenIdClaim.create_id(citizen_id))
+            claim: CitizenIdClaim = self.repository.get(
+                CitizenIdClaim.create_id(self.field_keys.lookup(citizen_id))
+            )
         except AggregateNotFoundError:
             raise NotFound(f"no profile with citizen ID {citizen_id}") from None
         return claim.profile_id
@@ -292,7 +313,7 @@ class Ledger(Application[UUID]):
             origin_note=origin_note,
             profile_id=profile_id,
         )
-        return profile, CitizenIdClaim(citizen_id=profile.citizen_id, profile_id=profile.id)
+        return profile, self.citizen_id_claim(profile.citizen_id, profile.id)
 
     def open_profile(
         self,
@@ -591,7 +612,11 @@ class Ledger(Application[UUID]):
         *,
         actor: Actor,
         profile_id: str | None = None,
+        temporary_password_hash: str | None = None,
     ) -> str:
+        """A new account; a personal account claims its person's profile, so that a person
+        has one personal account at a time. With ``temporary_password_hash`` the holder logs
+        in with that password once and must change it."""
         self.unit(unit_code).require_active()
         if profile_id is not None:
             profile_id = str(self.profile(profile_id).id)
@@ -603,11 +628,54 @@ class Ledger(Application[UUID]):
             actor=actor,
             profile_id=profile_id,
         )
+        if temporary_password_hash is not None:
+            account.reset_password(temporary_password_hash, actor=actor)
+        claim = self._personal_claim(account) if kind == "personal" else None
         try:
-            self.save(account)
+            self.save(account, *([claim] if claim else []))
         except IntegrityError:
-            raise DuplicateAccount(f"account {account.username} already exists") from None
+            if self._exists(Account.create_id(account.username)):
+                raise DuplicateAccount(f"account {account.username} already exists") from None
+            raise DuplicateAccount(f"profile {profile_id} has a personal account already") from None
         return account.username
+
+    def _claim_of(self, profile_id: UUID | str) -> PersonalAccountClaim | None:
+        try:
+            claim: PersonalAccountClaim = self.repository.get(
+                PersonalAccountClaim.create_id(str(profile_id))
+            )
+        except AggregateNotFoundError:
+            return None
+        return claim
+
+    def _personal_claim(self, account: Account) -> PersonalAccountClaim:
+        assert account.profile_id is not None
+        claim = self._claim_of(account.profile_id)
+        if claim is None:
+            return PersonalAccountClaim(profile_id=account.profile_id, username=account.username)
+        if claim.username is not None:
+            raise DuplicateAccount(
+                f"profile {account.profile_id} has a personal account already: {claim.username}"
+            )
+        claim.reclaim(account.username)
+        return claim
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        try:
+            self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+    def personal_account(self, profile_id: UUID | str) -> str | None:
+        """The username of the person's personal account, if there is one."""
+        claim = self._claim_of(profile_id)
+        return claim.username if claim is not None else None
+
+    def may_create_account(self, roles: Iterable[Role], kind: str) -> bool:
+        """Whether a creator holding ``roles`` may create an account of ``kind`` under this
+        jurisdiction's account policy."""
+        return may_create_account(self.jurisdiction.accounts, roles, kind)
 
     def grant_role(
         self,
@@ -632,6 +700,76 @@ class Ledger(Application[UUID]):
         account = self.account(username)
         account.end_grant(grant_id, ended_on=ended_on, actor=actor)
         self.commit(account)
+
+    def restrict_grant(
+        self,
+        username: str,
+        grant_id: str,
+        *,
+        actor: Actor,
+        valid_until: date | None = None,
+        unit_code: str | None = None,
+    ) -> None:
+        """End a grant earlier, or narrow it to a unit below its own."""
+        account = self.account(username)
+        ancestors: list[str] = []
+        if unit_code is not None:
+            unit = self.unit(unit_code)
+            unit.require_active()
+            unit_code, ancestors = unit.code, self.ancestors(unit.code)
+        account.restrict_grant(
+            grant_id,
+            valid_until=valid_until,
+            unit_code=unit_code,
+            unit_ancestors=ancestors,
+            actor=actor,
+        )
+        self.commit(account)
+
+    def extend_grant(
+        self, username: str, grant_id: str, *, valid_until: date | None, actor: Actor
+    ) -> None:
+        account = self.account(username)
+        account.extend_grant(grant_id, valid_until=valid_until, actor=actor)
+        self.commit(account)
+
+    def set_password(self, username: str, password_hash: str, *, actor: Actor) -> None:
+        account = self.account(username)
+        account.set_password(password_hash, actor=actor)
+        self.commit(account)
+
+    def reset_password(self, username: str, temporary_hash: str, *, actor: Actor) -> None:
+        account = self.account(username)
+        account.reset_password(temporary_hash, actor=actor)
+        self.commit(account)
+
+    def enroll_totp(self, username: str, secret: str, *, actor: Actor) -> None:
+        account = self.account(username)
+        account.enroll_totp(secret, actor=actor)
+        self.commit(account)
+
+    def lock_account(self, username: str, reason: str, *, actor: Actor) -> None:
+        account = self.account(username)
+        account.lock(reason, actor=actor)
+        self.commit(account)
+
+    def unlock_account(self, username: str, *, actor: Actor) -> None:
+        account = self.account(username)
+        account.unlock(actor=actor)
+        self.commit(account)
+
+    def revoke_account(self, username: str, *, actor: Actor, reason: str = "") -> None:
+        """Close the account today: no login and no grant from today on; a personal
+        account's person may be given a new one."""
+        account = self.account(username)
+        account.revoke(on=self.today(), reason=reason, actor=actor)
+        released: list[PersonalAccountClaim] = []
+        if account.kind == "personal" and account.profile_id is not None:
+            claim = self._claim_of(account.profile_id)
+            if claim is not None and claim.username == account.username:
+                claim.release()
+                released.append(claim)
+        self.commit(account, *released)
 
     def authority_problem(self, username: str, role: Role, unit_code: str, day: date) -> str | None:
         """Why an account could not act as ``role`` for ``unit_code`` on ``day``, as the

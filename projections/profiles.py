@@ -12,6 +12,14 @@ finally applied, including the values the rules derived (the coefficient of a ra
 step), which the proposal did not name.
 
 A profile's full list of events is the audit read model's business, not this one's.
+
+Restricted values are encrypted at rest here too, with the ledger's field keys: each
+restricted group of the record, and the value of each change in a restricted group, is
+stored as ``{"_enc": key_id, "ct": ...}``. The nonce is derived from the value, so that a
+rebuild from the log writes the same bytes as incremental catch-up; the rows depend on the
+current key, so a new current key rebuilds the view (``hoso keys rotate`` does it at once).
+The queries give the values back decrypted; one that cannot be decrypted (its key is gone,
+or it was altered) comes back as ``{"restricted": true, "unavailable": true}``.
 """
 
 from __future__ import annotations
@@ -33,6 +41,15 @@ from sqlalchemy import (
     select,
 )
 
+from domain.field_cipher import (
+    FieldUnavailable,
+    KeyRing,
+    decrypt_with_any,
+    is_encrypted,
+    is_redacted,
+    redacted,
+)
+from domain.field_mapper import RESTRICTED_GROUPS, field_path, placeholder, restricted_path
 from domain.profile import Profile
 from domain.resume import GROUPS, apply_changes
 from domain.values import json_ready
@@ -91,21 +108,32 @@ PERIOD_ENDS = {
 
 class ProfileView(ReadModel):
     name = "profiles"
-    version = 1
+    version = 2  # 2: restricted values encrypted
     metadata = metadata
     topics = (Profile.Event,)
 
+    @property
+    def keys(self) -> KeyRing:
+        return self.ledger.field_keys
+
+    def configuration(self) -> str:
+        return f"field-key:{self.keys.current_id}"
+
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
+        keys = self.keys
         ids = {str(p.event.originator_id) for p in events}
         set_ids = {str(p.event.change_set_id) for p in events if hasattr(p.event, "change_set_id")}
         rows = {
-            row.profile_id: dict(row._mapping)
+            row.profile_id: _open_profile(dict(row._mapping), keys)
             for row in conn.execute(select(profiles).where(profiles.c.profile_id.in_(ids)))
         }
         sets: dict[str, dict[str, Any]] = {}
         if set_ids:
             query = select(change_sets_table).where(change_sets_table.c.change_set_id.in_(set_ids))
-            sets = {row.change_set_id: dict(row._mapping) for row in conn.execute(query)}
+            sets = {
+                row.change_set_id: _open_change_set(dict(row._mapping), keys)
+                for row in conn.execute(query)
+            }
         for p in events:
             key = str(p.event.originator_id)
             row = rows.get(key)
@@ -115,12 +143,111 @@ class ProfileView(ReadModel):
             if hasattr(p.event, "change_set_id"):
                 _apply_to_change_set(sets, key, p)
         conn.execute(profiles.delete().where(profiles.c.profile_id.in_(ids)))
-        conn.execute(profiles.insert(), list(rows.values()))
+        conn.execute(profiles.insert(), [_sealed_profile(row, keys) for row in rows.values()])
         if sets:
             conn.execute(
                 change_sets_table.delete().where(change_sets_table.c.change_set_id.in_(set(sets)))
             )
-            conn.execute(change_sets_table.insert(), list(sets.values()))
+            conn.execute(
+                change_sets_table.insert(), [_sealed_change_set(row, keys) for row in sets.values()]
+            )
+
+
+# -- restricted values at rest ---------------------------------------------------------------
+
+
+def _seal(keys: KeyRing, value: Any, scope: str, field: str) -> Any:
+    if is_redacted(value) or is_encrypted(value):
+        return value  # nothing to hide in a placeholder; never encrypted twice
+    return keys.encrypt(value, field_path(scope, field), deterministic=True)
+
+
+def _unseal(keys: KeyRing | None, value: Any, scope: str, field: str, missing: Any) -> Any:
+    if not is_encrypted(value):
+        return value
+    try:
+        return decrypt_with_any(value, field_path(scope, field), keys)
+    except FieldUnavailable:
+        return missing
+
+
+def _sealed_record(keys: KeyRing, record: dict[str, Any], profile_id: str) -> dict[str, Any]:
+    return {
+        group: _seal(keys, value, profile_id, group) if group in RESTRICTED_GROUPS else value
+        for group, value in record.items()
+    }
+
+
+def _opened_record(keys: KeyRing | None, record: Any, profile_id: str) -> Any:
+    if not isinstance(record, dict):
+        return record
+    return {
+        group: _unseal(keys, value, profile_id, group, placeholder(group))
+        for group, value in record.items()
+    }
+
+
+def _sealed_changes(keys: KeyRing, changes: Any, change_set_id: str) -> Any:
+    if not isinstance(changes, list):
+        return changes
+    return [
+        {**c, "value": _seal(keys, c.get("value"), change_set_id, c["path"])}
+        if isinstance(c, dict) and restricted_path(c.get("path"))
+        else c
+        for c in changes
+    ]
+
+
+def _opened_changes(keys: KeyRing | None, changes: Any, change_set_id: str) -> Any:
+    if not isinstance(changes, list):
+        return changes
+    return [
+        {**c, "value": _unseal(keys, c.get("value"), change_set_id, str(c.get("path")), redacted())}
+        if isinstance(c, dict)
+        else c
+        for c in changes
+    ]
+
+
+def _sealed_profile(row: dict[str, Any], keys: KeyRing) -> dict[str, Any]:
+    return {**row, "record": _sealed_record(keys, row["record"], row["profile_id"])}
+
+
+def _open_profile(row: dict[str, Any], keys: KeyRing | None) -> dict[str, Any]:
+    return {**row, "record": _opened_record(keys, row["record"], str(row["profile_id"]))}
+
+
+def _sealed_change_set(row: dict[str, Any], keys: KeyRing) -> dict[str, Any]:
+    key = row["change_set_id"]
+    return {
+        **row,
+        "changes": _sealed_changes(keys, row["changes"], key),
+        "applied_changes": _sealed_changes(keys, row["applied_changes"], key),
+    }
+
+
+def _open_change_set(row: dict[str, Any], keys: KeyRing | None) -> dict[str, Any]:
+    key = str(row["change_set_id"])
+    return {
+        **row,
+        "changes": _opened_changes(keys, row["changes"], key),
+        "applied_changes": _opened_changes(keys, row["applied_changes"], key),
+    }
+
+
+def _apply_changes(record: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """``apply_changes`` as the aggregate applies it (a group that could not be decrypted
+    is a placeholder of the group's shape), never failing on a group of another shape."""
+    usable = [c for c in changes if _fits(record, str(c.get("path", "")))]
+    return apply_changes(record, usable)
+
+
+def _fits(record: dict[str, Any], path: str) -> bool:
+    name = path.partition(".")[0]
+    group = GROUPS.get(name)
+    if group is None:
+        return False
+    return isinstance(record.get(name), list if group.many else dict)
 
 
 def _blank(profile_id: str) -> dict[str, Any]:
@@ -151,7 +278,7 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
         ]
         row["transfer_to"] = row["secondment"] = None
     elif kind == "ChangeApproved":
-        record = apply_changes(record, json_ready(event.changes))
+        record = _apply_changes(record, json_ready(event.changes))
     elif kind == "Rehired":
         record = {**record, "employment": json_ready(dict(event.employment))}
         row["periods"] = [
@@ -168,7 +295,7 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
             {"path": path, "value": json_ready(value)}
             for path, value in approved_values(event).items()
         ]
-        record = apply_changes(record, moved)
+        record = _apply_changes(record, moved)
         if kind == "TransferReceived":
             row["transfer_to"] = None
     elif kind == "TransferReleased":
@@ -271,15 +398,18 @@ def _new_change_set(key: str, profile_id: str, position: int) -> dict[str, Any]:
 # -- queries -------------------------------------------------------------------------------
 
 
-def profile_view(conn: Connection, profile_id: str) -> dict[str, Any] | None:
+def profile_view(
+    conn: Connection, profile_id: str, *, keys: KeyRing | None = None
+) -> dict[str, Any] | None:
     """The approved record with status, version, employment periods and the change sets
-    still waiting for a decision."""
+    still waiting for a decision. Restricted values are decrypted with ``keys`` (by default
+    the key ring of the ledger opened in this process)."""
     row = conn.execute(select(profiles).where(profiles.c.profile_id == str(profile_id))).first()
     if row is None:
         return None
-    result = dict(row._mapping)
+    result = _open_profile(dict(row._mapping), keys)
     result["updated_at"] = utc(result["updated_at"])
-    result["pending"] = change_sets(conn, profile_id=str(profile_id), status="pending")
+    result["pending"] = change_sets(conn, profile_id=str(profile_id), status="pending", keys=keys)
     return result
 
 
@@ -290,6 +420,7 @@ def change_sets(
     status: str | None = None,
     unit_code: str | None = None,
     with_subunits: bool = False,
+    keys: KeyRing | None = None,
 ) -> list[dict[str, Any]]:
     """Change sets in the order they were proposed, each with the person's name and
     current unit. ``unit_code`` is the unit the person works in now (where the approval
@@ -312,7 +443,7 @@ def change_sets(
     rows = conn.execute(query.order_by(change_sets_table.c.position))
     result = []
     for row in rows:
-        item = dict(row._mapping)
+        item = _open_change_set(dict(row._mapping), keys)
         item["proposed_at"] = utc(item["proposed_at"])
         item["decided_at"] = utc(item["decided_at"])
         result.append(item)

@@ -29,10 +29,11 @@ from projections.database import read_model_engine
 from projections.framework import Projector
 from projections.roster import RosterFilter, roster
 from projections.units import unit as find_unit
-from scripts import pki_cli, seal_cli
+from scripts import keys_cli, pki_cli, seal_cli
 
 app = typer.Typer(help="hoso — the personnel-records ledger (hồ sơ CBCCVC).", no_args_is_help=True)
 app.add_typer(pki_cli.app, name="pki")
+app.add_typer(keys_cli.app, name="keys")
 seal_cli.register(app)
 console = Console()
 

@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import catalogues, rules
 from domain.application import Ledger
-from domain.profile import CitizenIdClaim, Profile
+from domain.profile import Profile
 from domain.resume import clean_change, clean_record
 from domain.unit import Unit
 from domain.values import Actor, Decision, EmployeeCategory, ProfileStatus, Role, UnitKind
@@ -581,7 +581,7 @@ def generate(
     pending: list[Aggregate] = []
     for index in range(people):
         profile = PersonStory(ledger, rng, units, aggregates, index, seed, province_code).tell()
-        claim = CitizenIdClaim(citizen_id=profile.citizen_id, profile_id=profile.id)
+        claim = ledger.citizen_id_claim(profile.citizen_id, profile.id)
         pending.extend((profile, claim))
         status = profile.status.value
         result.statuses[status] = result.statuses.get(status, 0) + 1

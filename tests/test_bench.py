@@ -1,4 +1,4 @@
-"""The benchmark entry point runs as a plain script; ``append`` with tiny sizes."""
+"""The benchmark entry point runs as a plain script; each benchmark with tiny sizes."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def test_help_lists_the_benchmarks() -> None:
     result = run_bench("--help", database_url=None)
     assert result.returncode == 0, result.stderr
     assert "append" in result.stdout
+    assert "projections" in result.stdout
 
 
 def test_append_needs_a_database_url() -> None:
@@ -97,3 +98,69 @@ def test_append_fails_under_its_floor() -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["failures"]
+
+
+def test_projections_reports_its_figures_as_the_last_line() -> None:
+    require_postgres()
+    result = run_bench(
+        "projections",
+        "--people",
+        "40",
+        "--page-size",
+        "200",
+        "--rounds",
+        "2",
+        "--repeat",
+        "3",
+        "--warmup",
+        "1",
+        "--min-events",
+        "0",
+        "--floor",
+        "0",
+        "--max-median-ms",
+        "10000",
+        "--json",
+        database_url=TEST_DATABASE_URL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "projections"
+    assert figures["events"] > 0
+    # The catch-up read the whole log, and the raw turns inserted one row per position.
+    assert figures["catch_up_events"] == figures["raw_rows"] == figures["events"]
+    assert figures["rounds"] == 2
+    ratio = figures["catch_up_events_per_s"] / figures["raw_rows_per_s"]
+    assert abs(figures["ratio"] - ratio) < 1e-3
+    assert "apply roster" in figures["catch_up_parts_seconds"]
+    assert "decode events" in figures["catch_up_parts_seconds"]
+    assert figures["read_model_rows"]["rm_audit_trail"] == figures["events"]
+    assert figures["roster_total"] > 0
+    assert figures["roster_page_rows"] == min(50, figures["roster_total"])
+    assert sum(figures["headcount_on"].values()) == figures["staff_on_rows"]
+    for name in ("roster", "staff_on", "headcount_on"):
+        assert 0 < figures[f"{name}_median_ms"] <= figures[f"{name}_p95_ms"]
+    assert figures["failures"] == []
+    with psycopg.connect(TEST_DATABASE_URL) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (figures["schema"],)
+        ).fetchone()
+    assert row == (0,)
+
+
+def test_projections_fails_on_a_log_too_short_to_time() -> None:
+    require_postgres()
+    result = run_bench(
+        "projections",
+        "--people",
+        "10",
+        "--repeat",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        database_url=TEST_DATABASE_URL,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any("under the 100,000" in failure for failure in figures["failures"])

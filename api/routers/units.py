@@ -1,0 +1,265 @@
+"""Units: the tree, one unit with its reorganisations and headcount, its roster (now or on
+a past date), and the commands that create and reorganise units."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.deps import Services
+from api.policy import Action, Principal, decide
+from api.routers import (
+    COMMAND_ERRORS,
+    READ_ERRORS,
+    Caller,
+    Svc,
+    actor_of,
+    allowed_on_unit,
+    known_unit,
+)
+from api.schemas import (
+    HeadcountOut,
+    RosterEntry,
+    RosterOut,
+    StaffingQuotaIn,
+    UnitDetail,
+    UnitDissolve,
+    UnitIn,
+    UnitMerge,
+    UnitMove,
+    UnitNode,
+    UnitOut,
+    UnitRename,
+    UnitTreeOut,
+)
+from domain.errors import NotFound
+from domain.values import EmployeeCategory, json_ready
+from domain.vietnamese import fold
+from projections.history import staff_on
+from projections.roster import RosterFilter, roster
+from projections.units import headcount, unit, unit_history, unit_list
+
+router = APIRouter(prefix="/api/units", tags=["units"])
+
+
+def _code(code: str) -> str:
+    return code.strip().upper()
+
+
+def readable_unit(svc: Services, principal: Principal, code: str) -> dict[str, Any]:
+    """A unit the caller may read, from the read model; 404 otherwise."""
+    svc.current()
+    with svc.reader.connect() as conn:
+        found = unit(conn, _code(code))
+    if found is None:
+        raise NotFound(f"no unit {_code(code)}")
+    allowed_on_unit(svc, principal, Action.READ_UNIT, found["code"])
+    return found
+
+
+def _unit_out(svc: Services, code: str) -> dict[str, Any]:
+    svc.current()
+    with svc.reader.connect() as conn:
+        found = unit(conn, code)
+    if found is None:
+        raise NotFound(f"no unit {code}")
+    return found
+
+
+@router.get("", response_model=UnitTreeOut, responses=READ_ERRORS)
+def unit_tree(principal: Caller, svc: Svc) -> dict[str, Any]:
+    """The units the caller may read, as a tree (a unit whose parent the caller may not
+    read is a root)."""
+    svc.current()
+    with svc.reader.connect() as conn:
+        rows = [
+            r for r in unit_list(conn) if decide(principal, Action.READ_UNIT, unit_code=r["code"])
+        ]
+    nodes = {r["code"]: UnitNode(**r, children=[]) for r in rows}
+    roots: list[UnitNode] = []
+    for r in rows:
+        parent = nodes.get(r["parent_code"] or "")
+        (parent.children if parent else roots).append(nodes[r["code"]])
+    return {"units": roots}
+
+
+@router.post(
+    "",
+    response_model=UnitOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=COMMAND_ERRORS,
+)
+def create_unit(body: UnitIn, principal: Caller, svc: Svc, response: Response) -> dict[str, Any]:
+    """A new unit under its parent (the governing authority has none)."""
+    parent = known_unit(svc, body.parent_code) if body.parent_code else None
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, parent)
+    code = svc.ledger.create_unit(
+        body.code,
+        body.name,
+        body.kind,
+        parent,
+        actor=actor_of(principal, verdict),
+        effective_date=body.effective_date,
+        decision=body.decision.value() if body.decision else None,
+    )
+    response.headers["Location"] = f"/api/units/{code}"
+    return _unit_out(svc, code)
+
+
+@router.get("/{code}", response_model=UnitDetail, responses=READ_ERRORS)
+def unit_detail(code: str, principal: Caller, svc: Svc) -> dict[str, Any]:
+    """A unit with its reorganisations and this year's headcount against quota."""
+    found = readable_unit(svc, principal, code)
+    with svc.reader.connect() as conn:
+        history = unit_history(conn, found["code"])
+        counts = headcount(conn, found["code"], svc.ledger.today().year)
+    return {**found, "history": history, "headcount": counts}
+
+
+@router.get("/{code}/headcount", response_model=HeadcountOut, responses=READ_ERRORS)
+def unit_headcount(
+    code: str,
+    principal: Caller,
+    svc: Svc,
+    year: Annotated[int | None, Query(description="quota year; this year by default")] = None,
+) -> dict[str, Any]:
+    """Headcount per category against the year's staffing quota, for the unit itself and
+    with every unit below it."""
+    found = readable_unit(svc, principal, code)
+    with svc.reader.connect() as conn:
+        return headcount(conn, found["code"], year or svc.ledger.today().year)
+
+
+@router.get("/{code}/roster", response_model=RosterOut, responses=READ_ERRORS)
+def unit_roster(
+    code: str,
+    principal: Caller,
+    svc: Svc,
+    as_of: Annotated[
+        date | None, Query(description="the roster as it stood on this business date")
+    ] = None,
+    q: Annotated[str | None, Query(description="name, with or without diacritics")] = None,
+    category: EmployeeCategory | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Staff of the unit and every unit below it, in Vietnamese name order: now, or on a
+    past date (``as_of``, from the bitemporal history)."""
+    found = readable_unit(svc, principal, code)
+    with svc.reader.connect() as conn:
+        if as_of is None:
+            result = roster(
+                conn,
+                RosterFilter(
+                    unit_code=found["code"],
+                    q=q,
+                    category=category.value if category else None,
+                ),
+                page=page,
+                per_page=per_page,
+            )
+            total, rows = result.total, result.rows
+        else:
+            everyone = staff_on(conn, found["code"], as_of)
+            words = fold(q).split() if q else []
+            matching = [
+                r
+                for r in everyone
+                if all(w in fold(r["full_name"] or "") for w in words)
+                and (category is None or r["category"] == category.value)
+            ]
+            total = len(matching)
+            rows = matching[(page - 1) * per_page : page * per_page]
+    staff = [RosterEntry.model_validate(json_ready(r)) for r in rows]
+    return {
+        "unit": found,
+        "as_of": as_of,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "staff": staff,
+    }
+
+
+@router.post("/{code}/rename", response_model=UnitOut, responses=COMMAND_ERRORS)
+def rename_unit(code: str, body: UnitRename, principal: Caller, svc: Svc) -> dict[str, Any]:
+    target = known_unit(svc, code)
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, target)
+    svc.ledger.rename_unit(
+        target,
+        body.name,
+        actor=actor_of(principal, verdict),
+        effective_date=body.effective_date,
+        decision=body.decision.value() if body.decision else None,
+    )
+    return _unit_out(svc, target)
+
+
+@router.post("/{code}/move", response_model=UnitOut, responses=COMMAND_ERRORS)
+def move_unit(code: str, body: UnitMove, principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Place the unit under another parent; the caller manages both."""
+    target = known_unit(svc, code)
+    parent = known_unit(svc, body.parent_code)
+    allowed_on_unit(svc, principal, Action.MANAGE_UNITS, parent)
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, target)
+    svc.ledger.move_unit(
+        target,
+        parent,
+        actor=actor_of(principal, verdict),
+        effective_date=body.effective_date,
+        decision=body.decision.value() if body.decision else None,
+    )
+    return _unit_out(svc, target)
+
+
+@router.post("/{code}/merge", response_model=UnitOut, responses=COMMAND_ERRORS)
+def merge_unit(code: str, body: UnitMerge, principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Merge the unit into another (sáp nhập); the caller manages both."""
+    target = known_unit(svc, code)
+    into = known_unit(svc, body.into_code)
+    allowed_on_unit(svc, principal, Action.MANAGE_UNITS, into)
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, target)
+    svc.ledger.merge_unit(
+        target,
+        into,
+        actor=actor_of(principal, verdict),
+        effective_date=body.effective_date,
+        decision=body.decision.value(),
+    )
+    return _unit_out(svc, target)
+
+
+@router.post("/{code}/dissolve", response_model=UnitOut, responses=COMMAND_ERRORS)
+def dissolve_unit(code: str, body: UnitDissolve, principal: Caller, svc: Svc) -> dict[str, Any]:
+    target = known_unit(svc, code)
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, target)
+    svc.ledger.dissolve_unit(
+        target,
+        actor=actor_of(principal, verdict),
+        effective_date=body.effective_date,
+        decision=body.decision.value(),
+    )
+    return _unit_out(svc, target)
+
+
+@router.put("/{code}/staffing-quota", response_model=HeadcountOut, responses=COMMAND_ERRORS)
+def set_staffing_quota(
+    code: str, body: StaffingQuotaIn, principal: Caller, svc: Svc
+) -> dict[str, Any]:
+    """Set the unit's staffing quota (biên chế) of one category for a year; answers the
+    year's headcount against quota."""
+    target = known_unit(svc, code)
+    verdict = allowed_on_unit(svc, principal, Action.MANAGE_UNITS, target)
+    svc.ledger.set_staffing_quota(
+        target,
+        body.year,
+        body.category,
+        body.headcount,
+        actor=actor_of(principal, verdict),
+        decision=body.decision.value() if body.decision else None,
+    )
+    svc.current()
+    with svc.reader.connect() as conn:
+        return headcount(conn, target, body.year)
