@@ -265,12 +265,15 @@ login_attempts = Table(
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("address", String(64), nullable=False),
     Column("account", String(64), nullable=False),
-    # failure | success | locked | cleared: a run of failures ends at anything else
+    # failure | denied (tried a locked account) | success | locked | cleared; an address
+    # is throttled on failures and denials, an account locked after a run of failures
+    # (which anything else ends)
     Column("outcome", String(10), nullable=False),
     Index("ix_api_login_attempts_address_at", "address", "at"),
     Index("ix_api_login_attempts_account_id", "account", "id"),
 )
 KEEP_ATTEMPTS = timedelta(days=30)
+FAILURES = ("failure", "denied")
 
 
 @dataclass(frozen=True)
@@ -416,7 +419,7 @@ class AuthStore:
                     select(login_attempts.c.at)
                     .where(
                         login_attempts.c.address == address,
-                        login_attempts.c.outcome == "failure",
+                        login_attempts.c.outcome.in_(FAILURES),
                         login_attempts.c.at > self._window_start(),
                     )
                     .order_by(login_attempts.c.at.desc())
@@ -438,7 +441,7 @@ class AuthStore:
                     at=now, address=address[:64], account=account[:64], outcome=outcome
                 )
             )
-            if outcome == "failure":
+            if outcome in FAILURES:
                 conn.execute(
                     delete(login_attempts).where(login_attempts.c.at < now - KEEP_ATTEMPTS)
                 )
@@ -534,7 +537,7 @@ def login(
         failed_attempt(svc, store, username, address, account if usable else None)
         raise unauthenticated("invalid_credentials", "wrong username or password")
     if account.locked:
-        store.record(address, username, "failure")
+        store.record(address, username, "denied")
         raise unauthenticated("account_locked", f"account locked: {account.lock_reason}")
     if account.totp_secret is not None:
         if not (totp or "").strip():
@@ -557,9 +560,13 @@ def failed_attempt(
     svc: Services, store: AuthStore, username: str, address: str, account: Account | None
 ) -> None:
     """Count a failed attempt for the address and the account; the account is locked
-    (a ``Locked`` event) at the configured number of failures in a row."""
+    (a ``Locked`` event) at the configured number of failures in a row. Attempts on a
+    locked account count for the address only."""
+    if account is not None and account.locked:
+        store.record(address, username, "denied")
+        return
     store.record(address, username, "failure")
-    if account is None or account.locked:
+    if account is None:
         return
     if store.consecutive_failures(account.username) < store.config.account_failures_lock:
         return
