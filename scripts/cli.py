@@ -94,6 +94,20 @@ def demo(
         task = progress.add_task("demo people", total=people)
         result = generate(ledger, people, seed, progress=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - started
+    from scripts.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, create_demo_accounts
+
+    accounts = create_demo_accounts(ledger)
+    table = Table(
+        title=f"demo accounts — password {DEMO_PASSWORD!r}, second factor "
+        f"(TOTP) secret {DEMO_TOTP_SECRET}"
+    )
+    for column in ("username", "kind", "role", "what"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(
+            account.username, account.kind, account.role.value if account.role else "", account.what
+        )
+    console.print(table)
     console.print(
         f"wrote {result.units} units, {result.profiles} profiles and "
         f"{result.events} events in {seconds:.1f} s "

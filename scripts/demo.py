@@ -608,3 +608,87 @@ def generate(
     ledger.save(*quotas)
     result.events = (ledger.recorder.max_notification_id() or 0) - head_before
     return result
+
+
+# Demo accounts, listed in the README: everyone signs in with DEMO_PASSWORD; those who need
+# a second factor use an authenticator app with DEMO_TOTP_SECRET (or `pyotp`).
+DEMO_PASSWORD = "hoso-demo-2026"
+DEMO_TOTP_SECRET = "HOSODEMOSECRETKEYFORTOTPXX"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    kind: str
+    role: Role | None
+    unit: str  # "root", or the department of Home Affairs ("snv")
+    what: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount(
+        "sonoivu", "administrator", Role.HOME_AFFAIRS, "root", "Sở Nội vụ: the whole province"
+    ),
+    DemoAccount(
+        "thanhtra",
+        "inspector",
+        Role.INSPECTOR,
+        "root",
+        "inspector: reads everything, verifies, changes nothing",
+    ),
+    DemoAccount(
+        "tccb.snv",
+        "approver",
+        Role.HR_OFFICER,
+        "snv",
+        "HR officer of the Department of Home Affairs",
+    ),
+    DemoAccount("truongphong.snv", "approver", Role.HR_HEAD, "snv", "head of its HR section"),
+    DemoAccount("giamdoc.snv", "approver", Role.UNIT_HEAD, "snv", "its director (unit head)"),
+    DemoAccount(
+        "nhanvien", "personal", None, "snv", "an employee of that department: their own record"
+    ),
+)
+
+
+def create_demo_accounts(ledger: Ledger) -> list[DemoAccount]:
+    """The accounts of DEMO_ACCOUNTS, with the demo password and second factor."""
+    from argon2 import PasswordHasher
+
+    from domain.account import SECOND_FACTOR_KINDS
+
+    province_code, _ = AUTHORITY_NAMES[ledger.settings.jurisdiction]
+    suffix = f"H{province_code[-2:]}"
+    codes = {"root": f"000.00.00.{suffix}", "snv": f"000.00.01.{suffix}"}
+    admin = Actor("demo", Role.SYSTEM, codes["root"])
+    password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    for account in DEMO_ACCOUNTS:
+        unit = codes[account.unit]
+        profile_id = _someone_in(ledger, unit) if account.kind == "personal" else None
+        ledger.create_account(
+            account.username, account.what, account.kind, unit, actor=admin, profile_id=profile_id
+        )
+        ledger.set_password(account.username, password_hash, actor=admin)
+        if account.kind in SECOND_FACTOR_KINDS:
+            ledger.enroll_totp(account.username, DEMO_TOTP_SECRET, actor=admin)
+        if account.role is not None:
+            ledger.grant_role(
+                account.username, account.role, unit, valid_from=date(2020, 1, 1), actor=admin
+            )
+    return list(DEMO_ACCOUNTS)
+
+
+def _someone_in(ledger: Ledger, unit_code: str) -> str:
+    """An active person of the unit, found in the log (the demo writes no read models)."""
+    start = 1
+    while True:
+        page = ledger.recorder.select_notifications(start, 1000)
+        for n in page:
+            event = ledger.mapper.to_domain_event(n)
+            if type(event).__name__ == "Opened":
+                profile = ledger.profile(event.originator_id)
+                if profile.unit_code == unit_code and profile.status is ProfileStatus.ACTIVE:
+                    return str(profile.id)
+        if len(page) < 1000:
+            raise ValueError(f"nobody works in {unit_code}")
+        start = page[-1].id + 1
