@@ -76,7 +76,7 @@ def demo(
     if_empty: Annotated[bool, typer.Option(help="do nothing if the store has events")] = False,
 ) -> None:
     """Fill the store with a realistic synthetic province or ministry."""
-    from scripts.demo import generate
+    from scripts.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, create_demo_accounts, generate
 
     ledger = open_ledger()
     if ledger.recorder.max_notification_id():
@@ -94,8 +94,6 @@ def demo(
         task = progress.add_task("demo people", total=people)
         result = generate(ledger, people, seed, progress=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - started
-    from scripts.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, create_demo_accounts
-
     accounts = create_demo_accounts(ledger)
     table = Table(
         title=f"demo accounts — password {DEMO_PASSWORD!r}, second factor "
@@ -111,7 +109,8 @@ def demo(
     console.print(
         f"wrote {result.units} units, {result.profiles} profiles and "
         f"{result.events} events in {seconds:.1f} s "
-        f"({result.events / seconds:,.0f} events/s); statuses: {result.statuses}"
+        f"({result.events / seconds:,.0f} events/s); statuses: {result.statuses}; "
+        f"{len(accounts)} demo accounts: {ledger.recorder.max_notification_id()} events in all"
     )
     ledger.close()
 

@@ -7,7 +7,7 @@ import json
 import re
 import stat
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,12 @@ def test_demo_reports_what_it_wrote_and_refuses_a_non_empty_store(data_dir: Path
     assert report, result.output
     units, people, events = (int(g.replace(",", "")) for g in report.groups())
     assert units > 0 and people == 50
+    in_all = re.search(r"(\d+) demo accounts: (\d+) events in all", one_line(result.output))
+    assert in_all, result.output
     ledger = Ledger(Settings())
     try:
-        assert events == ledger.recorder.max_notification_id()
+        assert int(in_all.group(2)) == ledger.recorder.max_notification_id() > events
+        assert ledger.account("sonoivu").grants_on(date.today())
         assert len(profiles(ledger)) == 50
 
         again = refused("demo", "--people", "50", "--seed", "2")
