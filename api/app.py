@@ -6,11 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from api import errors
 from api.auth import prepare_auth
@@ -34,8 +33,6 @@ from domain.application import Ledger
 from domain.settings import Settings
 from projections import catalogue
 from projections.database import read_model_engine
-from projections.roster import RosterFilter, roster
-from projections.units import headcount, unit, unit_list
 from signing.approvals import Approvals
 
 DESCRIPTION = """
@@ -106,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Event-sourced personnel records for Vietnamese state bodies",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(errors.printable_input)],
     )
     app.state.services = svc
     app.state.metrics = Metrics(projector.status)
@@ -113,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
-    _overview(app, svc)
+    _landing(app, svc)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -135,54 +133,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _overview(app: FastAPI, svc: Services) -> None:
-    """The overview of the first release (units and their rosters, outside ``/api``)."""
+def _landing(app: FastAPI, svc: Services) -> None:
+    """The public front door: what the service is and where to go; no personnel data."""
 
     @app.get("/", include_in_schema=False)
-    def overview() -> dict[str, Any]:
-        svc.current()
-        with svc.reader.connect() as conn:
-            return {
-                "jurisdiction": svc.ledger.jurisdiction.code,
-                "projections": [
-                    {"name": s.name, "position": s.position, "lag": s.lag}
-                    for s in svc.projector.status()
-                ],
-                "units": [
-                    {
-                        **row,
-                        "headcount": sum(
-                            headcount(conn, row["code"])["including_subunits"]["headcount"].values()
-                        ),
-                        "roster": f"/units/{row['code']}/roster",
-                    }
-                    for row in unit_list(conn)
-                ],
-            }
-
-    @app.get("/units/{code}/roster", include_in_schema=False, response_model=None)
-    def overview_roster(
-        request: Request,
-        code: str,
-        q: Annotated[str | None, Query()] = None,
-        category: str | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> dict[str, Any] | JSONResponse:
-        svc.current()
-        with svc.reader.connect() as conn:
-            found = unit(conn, code.upper())
-            if found is None:
-                return errors.problem_response(
-                    request,
-                    "not_found",
-                    f"no unit {code}",
-                    detail=f"Không tìm thấy đơn vị {code}.",
-                )
-            result = roster(
-                conn,
-                RosterFilter(unit_code=found["code"], q=q, category=category),
-                page=page,
-                per_page=per_page,
-            )
-        return {"unit": found, "total": result.total, "page": page, "staff": result.rows}
+    def landing() -> dict[str, Any]:
+        return {
+            "service": app.title,
+            "summary": app.summary,
+            "version": app.version,
+            "jurisdiction": svc.ledger.jurisdiction.code,
+            "links": {
+                "documentation": "/docs",
+                "openapi": "/openapi.json",
+                "health": "/api/healthz",
+                "login": "/api/auth/login",
+            },
+        }

@@ -46,8 +46,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from api.deps import Services, principal_for, services
+from api.deps import Services, services
 from api.policy import Principal
 from domain.account import FAILED_LOGINS, Account
 from domain.errors import (
@@ -324,7 +325,11 @@ class AuthStore:
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
 
     def prepare(self) -> None:
-        metadata.create_all(self.writer)
+        try:
+            metadata.create_all(self.writer)
+        except (IntegrityError, ProgrammingError):
+            # Another worker created the tables at the same moment: they are there now.
+            metadata.create_all(self.writer)
 
     def dispose(self) -> None:
         self.reader.dispose()
@@ -632,8 +637,7 @@ def _resolve(request: Request, kind: str, token: str) -> Caller:
     if account.revoked(today) or account.locked:
         raise unauthenticated("account_unavailable", "the account is locked or revoked")
     svc.current()  # the unit tree as of the latest write, for the scope of each grant
-    with svc.reader.connect() as conn:
-        principal = principal_for(account, conn, today)
+    principal = svc.principal(account, today)
     return Caller(principal, account, credential, today)
 
 

@@ -8,6 +8,7 @@ Every problem body is ``{type, title, status, detail, code, detail_en, instance}
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,6 +237,37 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, "internal_error", "internal error")
+
+
+def _nul_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in(k) or _nul_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_nul_in(v) for v in value)
+    return False
+
+
+async def printable_input(request: Request) -> None:
+    """Text holds no NUL character (PostgreSQL cannot store one, and no person types one):
+    a path, a query or a JSON body with one is invalid input, refused before anything is
+    looked up or recorded. In JSON the character can only be written ``\\u0000``."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput("text may not contain the NUL character", name)
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInput("text may not contain the NUL character", name.replace("\x00", ""))
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()
+        if b"\\u0000" in body:
+            try:
+                found = _nul_in(json.loads(body))
+            except ValueError:
+                return  # not JSON: validation answers that
+            if found:
+                raise InvalidInput("text may not contain the NUL character")
 
 
 def install(app: FastAPI) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from domain.values import Decision, Document, EmployeeCategory, UnitKind
 
@@ -27,6 +27,57 @@ EXPECTED_VERSION = Field(
     ),
     examples=[3],
 )
+
+
+# Bounds of what the read models keep: text of these lengths and integers of 32 bits.
+UNIT_NAME = 300
+SHORT_TEXT = 200  # a name, a department, a position
+PLACE_TEXT = 300  # an agency outside the system
+LONG_TEXT = 2000  # a reason
+MAX_INTEGER = 2**31 - 1
+MAX_HEADCOUNT = 1_000_000
+# Record fields the read models keep in columns of their own, and their widths.
+FIELD_LENGTH = {
+    "identity.full_name": SHORT_TEXT,
+    "employment.department": SHORT_TEXT,
+    "employment.position": SHORT_TEXT,
+    "identity.gender": 10,
+    "identity.ethnicity": 10,
+    "employment.unit_code": 40,
+    "employment.category": 40,
+    "employment.job_position_code": 40,
+    "employment.rank_code": 20,
+}
+# Any other text of a record: generous, but bounded.
+RECORD_TEXT = 4000
+
+
+def check_values(path: str, value: Any) -> None:
+    """Refuse a record value the read models could not keep: text longer than its field
+    allows, an integer beyond 32 bits. ``path`` is "group.field", or a group's name."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_values(f"{path}.{key}" if "." not in path else path, item)
+    elif isinstance(value, list):
+        for item in value:
+            check_values(path, item)
+    elif isinstance(value, str):
+        limit = FIELD_LENGTH.get(path, RECORD_TEXT)
+        if len(value) > limit:
+            raise ValueError(f"{path}: at most {limit} characters")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        raise ValueError(f"{path}: a number within ±{MAX_INTEGER}")
+
+
+def record_values(record: dict[str, Any]) -> dict[str, Any]:
+    for group, value in record.items():
+        check_values(str(group), value)
+    return record
+
+
+def employment_values(employment: dict[str, Any]) -> dict[str, Any]:
+    check_values("employment", employment)
+    return employment
 
 
 def example(*examples: dict[str, Any]) -> ConfigDict:
@@ -75,7 +126,7 @@ class DecisionIn(BaseModel):
 
     number: str = Field(min_length=1, max_length=100)
     signed_on: date
-    issuer: str = ""
+    issuer: str = Field("", max_length=300)
 
     def value(self) -> Decision:
         return Decision(self.number.strip(), self.signed_on, self.issuer.strip())
@@ -96,7 +147,7 @@ class DocumentIn(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     filename: str = Field(min_length=1, max_length=300)
     media_type: str = "application/pdf"
-    size: int = Field(0, ge=0)
+    size: int = Field(0, ge=0, le=MAX_INTEGER)
 
     def value(self) -> Document:
         return Document(self.sha256.lower(), self.filename, self.media_type, self.size)
@@ -136,7 +187,7 @@ class UnitIn(BaseModel):
     )
 
     code: str = Field(description="the unit's electronic identification code")
-    name: str
+    name: str = Field(min_length=1, max_length=UNIT_NAME)
     kind: UnitKind
     parent_code: str | None = Field(None, description="None only for the governing authority")
     effective_date: date | None = None
@@ -262,7 +313,7 @@ class UnitRename(BaseModel):
         }
     )
 
-    name: str
+    name: str = Field(min_length=1, max_length=UNIT_NAME)
     effective_date: date
     decision: DecisionIn | None = None
 
@@ -299,9 +350,9 @@ class StaffingQuotaIn(BaseModel):
         {"year": 2026, "category": "civil_servant", "headcount": 25, "decision": DECISION_EXAMPLE}
     )
 
-    year: int
+    year: int = Field(ge=1945, le=2200)
     category: EmployeeCategory
-    headcount: int
+    headcount: int = Field(ge=0, le=MAX_HEADCOUNT)
     decision: DecisionIn | None = None
 
 
@@ -401,7 +452,7 @@ class ProfileIn(BaseModel):
         }
     )
 
-    record: dict[str, Any] = Field(
+    record: Annotated[dict[str, Any], AfterValidator(record_values)] = Field(
         description="field groups of domain.resume.GROUPS: identity, citizen, employment…"
     )
     decision: DecisionIn
@@ -589,9 +640,15 @@ class ProfileHistory(BaseModel):
 
 class FieldChangeIn(BaseModel):
     path: str = Field(
-        description='"group.field" to set a field; a list group\'s name to add an entry'
+        max_length=100,
+        description='"group.field" to set a field; a list group\'s name to add an entry',
     )
     value: Any = None
+
+    @model_validator(mode="after")
+    def bounded(self) -> FieldChangeIn:
+        check_values(self.path, self.value)
+        return self
 
 
 class ChangeSetIn(BaseModel):
@@ -609,7 +666,7 @@ class ChangeSetIn(BaseModel):
     )
 
     changes: list[FieldChangeIn] = Field(min_length=1)
-    reason: str
+    reason: str = Field(max_length=LONG_TEXT)
     effective_date: date
     documents: list[DocumentIn] = []
     expected_version: int | None = EXPECTED_VERSION
@@ -645,7 +702,7 @@ class ApproveIn(BaseModel):
 class RejectIn(BaseModel):
     model_config = example({"reason": "Thiếu quyết định nâng bậc", "expected_version": 4})
 
-    reason: str
+    reason: str = Field(max_length=LONG_TEXT)
     expected_version: int | None = EXPECTED_VERSION
 
 
@@ -694,8 +751,8 @@ class MoveWithinUnit(_Transition):
     )
 
     kind: Literal["move_within_unit"]
-    department: str
-    position: str
+    department: str = Field(min_length=1, max_length=SHORT_TEXT)
+    position: str = Field(min_length=1, max_length=SHORT_TEXT)
     effective_date: date
 
 
@@ -732,8 +789,8 @@ class ReceiveTransfer(_Transition):
 
     kind: Literal["receive_transfer"]
     unit_code: str
-    department: str
-    position: str
+    department: str = Field(min_length=1, max_length=SHORT_TEXT)
+    position: str = Field(min_length=1, max_length=SHORT_TEXT)
     effective_date: date
 
 
@@ -748,7 +805,7 @@ class TransferOutOfSystem(_Transition):
     )
 
     kind: Literal["transfer_out_of_system"]
-    destination: str
+    destination: str = Field(min_length=1, max_length=PLACE_TEXT)
     effective_date: date
 
 
@@ -764,7 +821,7 @@ class StartSecondment(_Transition):
     )
 
     kind: Literal["start_secondment"]
-    host: str
+    host: str = Field(min_length=1, max_length=PLACE_TEXT)
     until: date | None = None
     effective_date: date
 
@@ -807,7 +864,7 @@ class Dismiss(_Transition):
     )
 
     kind: Literal["dismiss"]
-    reason: str
+    reason: str = Field(min_length=1, max_length=LONG_TEXT)
     effective_date: date
 
 
@@ -842,7 +899,7 @@ class Rehire(_Transition):
 
     kind: Literal["rehire"]
     unit_code: str
-    employment: dict[str, Any]
+    employment: Annotated[dict[str, Any], AfterValidator(employment_values)]
     effective_date: date
     origin: Literal["recruitment", "contract", "arrival"] = "recruitment"
 
@@ -1174,7 +1231,7 @@ class SignatureIn(BaseModel):
 class ApprovalRejectIn(BaseModel):
     model_config = example({"reason": "Hồ sơ thiếu quyết định nâng bậc"})
 
-    reason: str
+    reason: str = Field(max_length=LONG_TEXT)
 
 
 class ApprovalState(BaseModel):

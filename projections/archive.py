@@ -44,8 +44,15 @@ from sqlalchemy import (
 from domain.profile import Profile
 from domain.values import DEPARTED_STATUSES, ProfileStatus
 from domain.vietnamese import fold, name_sort_key
-from projections.facts import DEPARTURES, approved_values, status_after
-from projections.framework import Positioned, ReadModel, utc
+from projections.facts import DEPARTURES
+from projections.framework import (
+    Positioned,
+    ReadModel,
+    insert_rows,
+    seen_before,
+    sort_key_type,
+    utc,
+)
 from projections.units import subtree
 
 metadata = MetaData()
@@ -70,7 +77,7 @@ departures_table = Table(
     Column("profile_id", String(36), nullable=False, index=True),
     Column("full_name", String(200), nullable=False),
     Column("search_name", String(200), nullable=False),
-    Column("sort_key", String(400), nullable=False),
+    Column("sort_key", sort_key_type(), nullable=False),
     Column("birth_date", Date),
     Column("gender", String(10)),
     Column("unit_code", String(40), index=True),
@@ -105,21 +112,23 @@ DECEASED = ProfileStatus.DECEASED.value
 
 class Archive(ReadModel):
     name = "archive"
-    version = 1
+    version = 2  # 2: sort_key compared byte by byte
     metadata = metadata
     topics = (Profile.Event,)
 
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
-        ids = {str(p.event.originator_id) for p in events}
-        state = {
-            row.profile_id: dict(row._mapping)
-            for row in conn.execute(select(people).where(people.c.profile_id.in_(ids)))
-        }
-        # Departure rows an event may change: deaths, returns and identity corrections.
+        _, earlier = seen_before(events)
+        state: dict[str, dict[str, Any]] = {}
+        if earlier:
+            query = select(people).where(people.c.profile_id.in_(earlier))
+            state = {row.profile_id: dict(row._mapping) for row in conn.execute(query)}
+        stored = set(state)
+        # Departure rows an event may change: deaths, returns and identity corrections; a
+        # person first seen in this page has none yet.
         touching = {
-            str(p.event.originator_id)
+            p.originator
             for p in events
-            if p.kind in ("Died", "Rehired", "ChangeApproved")
+            if p.kind in ("Died", "Rehired", "ChangeApproved") and p.originator in earlier
         }
         rows: dict[str, list[dict[str, Any]]] = {}  # profile id -> its rows, oldest first
         if touching:
@@ -130,20 +139,25 @@ class Archive(ReadModel):
             )
             for row in conn.execute(query):
                 rows.setdefault(row.profile_id, []).append(dict(row._mapping))
+        before = {row["position"] for mine in rows.values() for row in mine}
         dirty: set[int] = set()
         for p in events:
-            key = str(p.event.originator_id)
+            key = p.originator
             person = state.get(key)
             if person is None:
                 person = state[key] = {c.name: None for c in people.columns}
                 person.update(profile_id=key, status=ProfileStatus.ACTIVE.value)
             dirty |= _apply(p, person, rows.setdefault(key, []))
-        conn.execute(people.delete().where(people.c.profile_id.in_(ids)))
-        conn.execute(people.insert(), list(state.values()))
+        if stored:
+            conn.execute(people.delete().where(people.c.profile_id.in_(stored)))
+        insert_rows(conn, people, list(state.values()))
         if dirty:
             written = [row for mine in rows.values() for row in mine if row["position"] in dirty]
-            conn.execute(departures_table.delete().where(departures_table.c.position.in_(dirty)))
-            conn.execute(departures_table.insert(), written)
+            if dirty & before:
+                conn.execute(
+                    departures_table.delete().where(departures_table.c.position.in_(dirty & before))
+                )
+            insert_rows(conn, departures_table, written)
 
 
 def _apply(p: Positioned, person: dict[str, Any], mine: list[dict[str, Any]]) -> set[int]:
@@ -159,7 +173,7 @@ def _apply(p: Positioned, person: dict[str, Any], mine: list[dict[str, Any]]) ->
         row.update(status=DECEASED, died_on=event.effective_date, death_decision_number=number)
         dirty.add(row["position"])
     elif kind in DEPARTURES:
-        status = status_after(event)
+        status = p.status
         departure = status.value if status else kind.lower()
         name = person["full_name"] or ""
         mine.append(
@@ -186,7 +200,7 @@ def _apply(p: Positioned, person: dict[str, Any], mine: list[dict[str, Any]]) ->
         for row in still_out:
             row["returned_on"] = event.effective_date
             dirty.add(row["position"])
-    for path, value in approved_values(event).items():
+    for path, value in p.values.items():
         column = COLUMNS.get(path)
         if column is not None:
             person[column] = value
@@ -202,7 +216,7 @@ def _apply(p: Positioned, person: dict[str, Any], mine: list[dict[str, Any]]) ->
                 **{c: person[c] for c in IDENTITY if c != "full_name"},
             )
             dirty.add(row["position"])
-    status = status_after(event)
+    status = p.status
     if status is not None:
         person["status"] = status.value
     person["version"] = event.originator_version

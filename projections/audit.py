@@ -18,6 +18,12 @@ the profile they point to and that profile's unit, but neither an actor (the cla
 none: the opening beside it does) nor an aggregate id: the claim's id is derived from the
 citizen ID, and a table in clear must not hold what would give the number back.
 
+Access records (a read of restricted values, an export, a refused attempt) name the
+profile they concern, when there is one, and are under that person's unit as this model
+knows it when the access was recorded, so that a person's trail and a unit's trail show
+who looked at their records. Their event type says what the access was:
+``Access.restricted_read``, ``Access.export``, ``Access.refused``.
+
 The model keeps two small tables of its own so that it never reads another read model while
 applying events: profile -> current unit, and unit id -> unit code.
 """
@@ -45,10 +51,10 @@ from sqlalchemy import (
     select,
 )
 
+from domain.access import AccessRecord
 from domain.profile import CitizenIdClaim, Profile
 from domain.unit import Unit
-from projections.facts import approved_values
-from projections.framework import Positioned, ReadModel
+from projections.framework import Positioned, ReadModel, insert_rows
 from projections.units import subtree
 
 
@@ -60,8 +66,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
                 f"naive datetime {value.isoformat()!r}: give recorded times with a time zone"
@@ -109,6 +115,7 @@ unit_codes = Table(
 )
 
 PROFILE, UNIT, CLAIM = "profile", "unit", "citizen_id_claim"
+ACCESS_TYPE = "Access.{kind}"  # the event type of an access record, by its kind
 
 
 def aggregate_kind(event: Any) -> str:
@@ -121,56 +128,81 @@ def aggregate_kind(event: Any) -> str:
     return type(event).__qualname__.split(".")[0].lower()
 
 
-def unit_after(event: Any) -> str | None:
+def unit_after(p: Positioned) -> str | None:
     """The unit a profile event places the person in, if it places them anywhere."""
-    code = approved_values(event).get("employment.unit_code")
+    code = p.values.get("employment.unit_code")
     return code if isinstance(code, str) and code else None
 
 
 class AuditTrail(ReadModel):
     name = "audit"
-    version = 1
+    version = 2  # 2: access records with their profile, unit and kind
     metadata = metadata
 
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
-        profile_ids = {pid for p in events if (pid := _profile_id(p.event)) is not None}
-        unit_ids = {str(p.event.originator_id) for p in events if isinstance(p.event, Unit.Event)}
-        units_of = _load(conn, profile_units, "profile_id", "unit_code", profile_ids)
+        profile_ids: set[str] = set()
+        opened_here: set[str] = set()  # no earlier event, so nothing stored about them
+        unit_ids: set[str] = set()
+        for p in events:
+            event = p.event
+            if isinstance(event, Profile.Event):
+                profile_ids.add(p.originator)
+                if event.originator_version == 1:
+                    opened_here.add(p.originator)
+            elif isinstance(event, Unit.Event):
+                unit_ids.add(p.originator)
+            elif (pid := _profile_id(p)) is not None:
+                profile_ids.add(pid)
+        units_of = _load(conn, profile_units, "profile_id", "unit_code", profile_ids - opened_here)
         codes = _load(conn, unit_codes, "unit_id", "code", unit_ids)
+        stored_units, stored_codes = set(units_of), set(codes)
         moved: dict[str, str] = {}
         created: dict[str, str] = {}
         rows: list[dict[str, Any]] = []
         for p in events:
             event = p.event
             kind = aggregate_kind(event)
-            profile_id = _profile_id(event)
             subject: str | None = None
-            if kind == PROFILE and profile_id is not None:
-                code = unit_after(event)
-                if code is not None and units_of.get(profile_id) != code:
-                    units_of[profile_id] = moved[profile_id] = code
-                subject = units_of.get(profile_id)
+            if kind == PROFILE:
+                profile_id: str | None = p.originator
+                code = unit_after(p)
+                if code is not None and units_of.get(p.originator) != code:
+                    units_of[p.originator] = moved[p.originator] = code
+                subject = units_of.get(p.originator)
             elif kind == UNIT:
-                unit_id = str(event.originator_id)
+                profile_id = None
+                unit_id = p.originator
                 code = getattr(event, "code", None) if isinstance(event, Unit.Created) else None
                 if isinstance(code, str) and unit_id not in codes:
                     codes[unit_id] = created[unit_id] = code
                 subject = codes.get(unit_id)
-            elif profile_id is not None:
-                subject = units_of.get(profile_id)
+            else:
+                profile_id = _profile_id(p)
+                if profile_id is not None:
+                    subject = units_of.get(profile_id)
             rows.append(_row(p, kind, profile_id, subject))
-        conn.execute(trail.insert(), rows)
-        _replace(conn, profile_units, "profile_id", "unit_code", moved)
-        _replace(conn, unit_codes, "unit_id", "code", created)
+        insert_rows(conn, trail, rows)
+        _replace(conn, profile_units, "profile_id", "unit_code", moved, stored_units)
+        _replace(conn, unit_codes, "unit_id", "code", created, stored_codes)
 
 
-def _profile_id(event: Any) -> str | None:
+def _profile_id(p: Positioned) -> str | None:
+    event = p.event
     if isinstance(event, Profile.Event):
-        return str(event.originator_id)
-    if isinstance(event, CitizenIdClaim.Event):
+        return p.originator
+    if isinstance(event, CitizenIdClaim.Event | AccessRecord.Event):
         profile_id = getattr(event, "profile_id", None)
         return str(profile_id) if profile_id is not None else None
     return None
+
+
+def event_type(p: Positioned) -> str:
+    """The event's class name; for an access record, what the access was."""
+    if isinstance(p.event, AccessRecord.Event):
+        kind = getattr(p.event, "kind", None)
+        if isinstance(kind, str) and kind:
+            return ACCESS_TYPE.format(kind=kind)
+    return p.kind
 
 
 def _row(p: Positioned, kind: str, profile_id: str | None, subject: str | None) -> dict[str, Any]:
@@ -185,11 +217,11 @@ def _row(p: Positioned, kind: str, profile_id: str | None, subject: str | None) 
         "actor_role": getattr(role, "value", role),
         "actor_unit": getattr(actor, "unit_code", None) or None,
         "aggregate_kind": kind,
-        "aggregate_id": None if kind == CLAIM else str(event.originator_id),
+        "aggregate_id": None if kind == CLAIM else p.originator,
         "aggregate_version": event.originator_version,
         "profile_id": profile_id,
         "unit_code": subject,
-        "event_type": p.kind,
+        "event_type": event_type(p),
         "effective_date": getattr(event, "effective_date", None),
         "decision_number": getattr(decision, "number", None),
         "change_set_id": getattr(event, "change_set_id", None),
@@ -207,11 +239,21 @@ def _load(conn: Connection, table: Table, key: str, value: str, keys: set[str]) 
     return {k: v for k, v in conn.execute(query)}
 
 
-def _replace(conn: Connection, table: Table, key: str, value: str, values: dict[str, str]) -> None:
+def _replace(
+    conn: Connection,
+    table: Table,
+    key: str,
+    value: str,
+    values: dict[str, str],
+    stored: set[str],
+) -> None:
+    """Write ``values`` over the rows; ``stored``: the keys that have a row already."""
     if not values:
         return
-    conn.execute(table.delete().where(table.c[key].in_(values)))
-    conn.execute(table.insert(), [{key: k, value: v} for k, v in values.items()])
+    replaced = stored.intersection(values)
+    if replaced:
+        conn.execute(table.delete().where(table.c[key].in_(replaced)))
+    insert_rows(conn, table, [{key: k, value: v} for k, v in values.items()])
 
 
 # -- queries -------------------------------------------------------------------------------

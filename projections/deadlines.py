@@ -84,8 +84,7 @@ from domain.jurisdiction import DEFAULT_CHAIN
 from domain.profile import Profile
 from domain.unit import Unit
 from domain.values import DeadlineAction
-from projections.facts import approved_values
-from projections.framework import Positioned, ReadModel
+from projections.framework import Positioned, ReadModel, insert_rows, seen_before
 from projections.units import subtree
 
 log = logging.getLogger(__name__)
@@ -178,7 +177,7 @@ class DeadlineCompliance(ReadModel):
 
     def _profile_event(self, batch: _Batch, p: Positioned) -> None:
         event, name = p.event, p.kind
-        profile_id = str(event.originator_id)
+        profile_id = p.originator
         recorded = _business_date(event.timestamp)
 
         if name in ("ChangeApproved", "ChangeRejected"):
@@ -192,7 +191,7 @@ class DeadlineCompliance(ReadModel):
                 if item["action"] in TRANSFER_ACTIONS:
                     batch.close(item, p, recorded, status)
 
-        code = approved_values(event).get("employment.unit_code")
+        code = p.values.get("employment.unit_code")
         if isinstance(code, str) and code and batch.units.get(profile_id) != code:
             batch.units[profile_id] = batch.moved[profile_id] = code
         unit = batch.units.get(profile_id)
@@ -294,6 +293,7 @@ class _Batch:
         self.existing: set[Key] = set()  # items already in the table
         self.rows: dict[Key, dict[str, Any]] = {}  # items to insert or update
         self.units: dict[str, str] = {}
+        self.stored_units: set[str] = set()  # profiles with a row in profile_units
         self.moved: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self.new_kinds: dict[str, str] = {}
@@ -301,7 +301,8 @@ class _Batch:
     @classmethod
     def load(cls, conn: Connection, events: Sequence[Positioned]) -> _Batch:
         batch = cls()
-        ids = {str(p.event.originator_id) for p in events if isinstance(p.event, Profile.Event)}
+        # A profile opened in this page has nothing stored yet: load only the others.
+        _, ids = seen_before(p for p in events if isinstance(p.event, Profile.Event))
         if ids:
             query = select(items).where(items.c.status == OPEN, items.c.profile_id.in_(ids))
             for row in conn.execute(query):
@@ -311,12 +312,13 @@ class _Batch:
                 batch.open.setdefault(item["profile_id"], {})[key] = item
             query = select(profile_units).where(profile_units.c.profile_id.in_(ids))
             batch.units = {r.profile_id: r.unit_code for r in conn.execute(query)}
+            batch.stored_units = set(batch.units)
         codes = set(batch.units.values())
         for p in events:
             code = (
                 getattr(p.event, "code", None)
                 if isinstance(p.event, Unit.Created)
-                else approved_values(p.event).get("employment.unit_code")
+                else p.values.get("employment.unit_code")
             )
             if isinstance(code, str):
                 codes.add(code)
@@ -357,8 +359,7 @@ class _Batch:
             for key, row in self.rows.items()
             if key in self.existing
         ]
-        if new:
-            conn.execute(items.insert(), new)
+        insert_rows(conn, items, new)
         if closed:
             conn.execute(
                 update(items).where(
@@ -368,15 +369,18 @@ class _Batch:
                 closed,
             )
         if self.moved:
-            conn.execute(profile_units.delete().where(profile_units.c.profile_id.in_(self.moved)))
-            conn.execute(
-                profile_units.insert(),
+            replaced = self.stored_units.intersection(self.moved)
+            if replaced:
+                conn.execute(profile_units.delete().where(profile_units.c.profile_id.in_(replaced)))
+            insert_rows(
+                conn,
+                profile_units,
                 [{"profile_id": k, "unit_code": v} for k, v in self.moved.items()],
             )
         if self.new_kinds:
             conn.execute(unit_kinds.delete().where(unit_kinds.c.code.in_(self.new_kinds)))
-            conn.execute(
-                unit_kinds.insert(), [{"code": k, "kind": v} for k, v in self.new_kinds.items()]
+            insert_rows(
+                conn, unit_kinds, [{"code": k, "kind": v} for k, v in self.new_kinds.items()]
             )
 
 

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -59,9 +60,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from domain.profile import Profile
-from domain.vietnamese import name_sort_key
+from domain.vietnamese import fold, name_sort_key
 from projections.facts import approved_values, status_after
-from projections.framework import Positioned, ReadModel
+from projections.framework import Positioned, ReadModel, insert_rows, seen_before, sort_key_type
 from projections.roster import CURRENT
 from projections.units import subtree as unit_subtree
 
@@ -84,6 +85,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utc(moment: datetime) -> datetime:
     """An aware UTC time; a naive one is taken to be UTC already."""
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
@@ -100,6 +103,7 @@ periods = Table(
     Column("valid_from", Date, primary_key=True),
     Column("recorded_from", UTCDateTime(), primary_key=True),
     Column("valid_to", Date),
+    Column("valid_until", Date, nullable=False),  # valid_to, or OPEN_END: one range to scan
     Column("recorded_to", UTCDateTime()),
     Column("unit_code", String(40)),
     Column("department", Text),
@@ -110,7 +114,27 @@ periods = Table(
     Column("coefficient", Numeric(6, 2)),
     Column("status", String(20)),
     Column("full_name", Text),
+    Column("search_name", Text),  # fold(full_name): name words without diacritics
+    Column("sort_key", sort_key_type(None)),  # name_sort_key(full_name): the staff order
     Index("ix_rm_history_unit", "unit_code", "valid_from"),
+)
+# Current knowledge, which the queries read unless asked about the past: in name order for
+# a page of a staff list; by end of period, with what a headcount needs, for the periods
+# holding on a date (read from the index alone once the table is vacuumed).
+_current = periods.c.recorded_to.is_(None)
+Index(
+    "ix_rm_history_current_order",
+    periods.c.sort_key,
+    periods.c.profile_id,
+    postgresql_where=_current,
+    sqlite_where=_current,
+)
+Index(
+    "ix_rm_history_current_until",
+    periods.c.valid_until,
+    postgresql_include=["valid_from", "status", "unit_code", "category"],
+    postgresql_where=_current,
+    sqlite_where=_current,
 )
 
 # The values a period holds, in this order, and the record paths that set them.
@@ -131,9 +155,11 @@ PATHS = {
     if name != "status"
 }
 STATUS = FIELDS.index("status")
+FULL_NAME = FIELDS.index("full_name")
 SALARY_STEP = FIELDS.index("salary_step")
 COEFFICIENT = FIELDS.index("coefficient")
 CENT = Decimal("0.01")
+OPEN_END = date.max  # the valid_until of a period still open
 NOTHING: tuple[Any, ...] = (None,) * len(FIELDS)
 
 Values = tuple[Any, ...]
@@ -226,12 +252,13 @@ def _coalesce(timeline: list[Period]) -> list[Period]:
 
 def changes_of(event: Any) -> dict[int, Any]:
     """What an event sets, by index in FIELDS."""
+    return _changes(approved_values(event), status_after(event))
+
+
+def _changes(values: dict[str, Any], status: Any) -> dict[int, Any]:
     changes = {
-        PATHS[path]: _clean(PATHS[path], value)
-        for path, value in approved_values(event).items()
-        if path in PATHS
+        PATHS[path]: _clean(PATHS[path], value) for path, value in values.items() if path in PATHS
     }
-    status = status_after(event)
     if status is not None:
         changes[STATUS] = status.value
     return changes
@@ -263,22 +290,21 @@ def _cents(value: Any) -> Decimal | None:
 
 class History(ReadModel):
     name = "history"
-    version = 1
+    version = 2  # 2: valid_until, search_name and sort_key: staff lists in pages, in SQL
     metadata = metadata
     topics = (Profile.Event,)
+    index_only = ("rm_history",)
 
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
         # A profile opened in this page has no rows yet: load only the others.
-        first: dict[str, int] = {}
-        for p in events:
-            first.setdefault(str(p.event.originator_id), p.event.originator_version)
-        timelines = {key: Timeline() for key in first}
-        for row in _current_rows(conn, [k for k, v in first.items() if v > 1]):
+        ids, earlier = seen_before(events)
+        timelines = {key: Timeline() for key in ids}
+        for row in _current_rows(conn, sorted(earlier)):
             timelines[row.profile_id].rows[_period(row)] = Row(row.recorded_from, stored=True)
         for p in events:
-            changes = changes_of(p.event)
+            changes = _changes(p.values, p.status)
             if changes:
-                timelines[str(p.event.originator_id)].apply(
+                timelines[p.originator].apply(
                     getattr(p.event, "effective_date", None), changes, utc(p.event.timestamp)
                 )
         self._write(conn, timelines)
@@ -313,8 +339,7 @@ class History(ReadModel):
             conn.execute(
                 update(periods).where(same_row).values(recorded_to=bindparam("k_to")), ended
             )
-        if inserted:
-            conn.execute(periods.insert(), inserted)
+        insert_rows(conn, periods, inserted)
 
 
 def _current_rows(conn: Connection, ids: list[str], chunk: int = 500) -> Iterable[Any]:
@@ -331,15 +356,24 @@ def _period(row: Any) -> Period:
     return (row.valid_from, row.valid_to, values)
 
 
+@lru_cache(maxsize=4096)
+def _names(full_name: str | None) -> tuple[str, str]:
+    """The search name and the sort key of a name (a person's rows mostly share it)."""
+    return fold(full_name or ""), name_sort_key(full_name or "")
+
+
 def _row(key: str, period: Period, row: Row) -> dict[str, Any]:
-    return {
+    result = {
         "profile_id": key,
         "valid_from": period[0],
         "valid_to": period[1],
+        "valid_until": OPEN_END if period[1] is None else period[1],
         "recorded_from": row.recorded_from,
         "recorded_to": row.recorded_to,
         **dict(zip(FIELDS, period[2], strict=True)),
     }
+    result["search_name"], result["sort_key"] = _names(period[2][FULL_NAME])
+    return result
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -357,9 +391,7 @@ def _known(known_at: datetime | None) -> ColumnElement[bool]:
 
 
 def _holds_on(on: date) -> ColumnElement[bool]:
-    return and_(
-        periods.c.valid_from <= on, or_(periods.c.valid_to.is_(None), periods.c.valid_to > on)
-    )
+    return and_(periods.c.valid_from <= on, periods.c.valid_until > on)
 
 
 def _in_unit(unit_code: str, subtree: bool) -> ColumnElement[bool]:
@@ -371,8 +403,34 @@ def _in_unit(unit_code: str, subtree: bool) -> ColumnElement[bool]:
 
 def _plain(row: Any) -> dict[str, Any]:
     result = dict(row._mapping)
+    for derived in ("valid_until", "search_name", "sort_key"):
+        result.pop(derived, None)
     result["coefficient"] = _cents(result.get("coefficient"))
     return result
+
+
+def _on_staff(
+    unit_code: str,
+    on: date,
+    known_at: datetime | None,
+    subtree: bool,
+    q: str | None = None,
+    category: str | None = None,
+) -> list[ColumnElement[bool]]:
+    where = [
+        _in_unit(unit_code, subtree),
+        _holds_on(on),
+        _known(known_at),
+        periods.c.status.in_(CURRENT),
+    ]
+    for word in fold(q).split() if q else []:
+        where.append(periods.c.search_name.contains(word, autoescape=True))
+    if category:
+        where.append(periods.c.category == category)
+    return where
+
+
+NAME_ORDER = (periods.c.sort_key, periods.c.profile_id)
 
 
 def staff_on(
@@ -384,18 +442,35 @@ def staff_on(
 ) -> list[dict[str, Any]]:
     """The people on staff of a unit (and, with ``subtree``, of every unit below it or
     merged into it) on a business date, as known at ``known_at`` (by default now); in
-    Vietnamese name order."""
+    Vietnamese name order. Every one of them: for a list to show, ``staff_on_page``."""
+    query = select(periods).where(*_on_staff(unit_code, on, known_at, subtree))
+    return [_plain(r) for r in conn.execute(query.order_by(*NAME_ORDER))]
+
+
+def staff_on_page(
+    conn: Connection,
+    unit_code: str,
+    on: date,
+    known_at: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    *,
+    subtree: bool = True,
+    q: str | None = None,
+    category: str | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many people ``staff_on`` finds, and one page of them in the same order;
+    ``q``: name words, with or without diacritics; ``category``: one category."""
+    where = _on_staff(unit_code, on, known_at, subtree, q, category)
+    total = conn.execute(select(func.count()).select_from(periods).where(*where)).scalar_one()
     rows = conn.execute(
-        select(periods).where(
-            _in_unit(unit_code, subtree),
-            _holds_on(on),
-            _known(known_at),
-            periods.c.status.in_(CURRENT),
-        )
+        select(periods)
+        .where(*where)
+        .order_by(*NAME_ORDER)
+        .limit(max(per_page, 0))
+        .offset((max(page, 1) - 1) * max(per_page, 0))
     )
-    found = [_plain(r) for r in rows]
-    found.sort(key=lambda r: (name_sort_key(r["full_name"] or ""), r["profile_id"]))
-    return found
+    return int(total), [_plain(r) for r in rows]
 
 
 def headcount_on(
@@ -405,12 +480,7 @@ def headcount_on(
     as known at ``known_at`` (by default now)."""
     rows = conn.execute(
         select(periods.c.category, func.count())
-        .where(
-            _in_unit(unit_code, True),
-            _holds_on(on),
-            _known(known_at),
-            periods.c.status.in_(CURRENT),
-        )
+        .where(*_on_staff(unit_code, on, known_at, True))
         .group_by(periods.c.category)
     )
     return {category: int(n) for category, n in rows}

@@ -24,7 +24,10 @@ or it was altered) comes back as ``{"restricted": true, "unavailable": true}``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +45,7 @@ from sqlalchemy import (
 )
 
 from domain.field_cipher import (
+    MARK,
     FieldUnavailable,
     KeyRing,
     decrypt_with_any,
@@ -53,8 +57,8 @@ from domain.field_mapper import RESTRICTED_GROUPS, field_path, placeholder, rest
 from domain.profile import Profile
 from domain.resume import GROUPS, apply_changes
 from domain.values import json_ready
-from projections.facts import approved_values, status_after
-from projections.framework import Positioned, ReadModel, utc
+from projections.facts import STATUS_AFTER
+from projections.framework import Positioned, ReadModel, insert_rows, seen_before, utc
 from projections.units import subtree
 
 metadata = MetaData()
@@ -121,36 +125,77 @@ class ProfileView(ReadModel):
 
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
         keys = self.keys
-        ids = {str(p.event.originator_id) for p in events}
-        set_ids = {str(p.event.change_set_id) for p in events if hasattr(p.event, "change_set_id")}
-        rows = {
-            row.profile_id: _open_profile(dict(row._mapping), keys)
-            for row in conn.execute(select(profiles).where(profiles.c.profile_id.in_(ids)))
+        _, earlier = seen_before(events)
+        rows: dict[str, dict[str, Any]] = {}
+        if earlier:
+            query = select(profiles).where(profiles.c.profile_id.in_(earlier))
+            rows = {
+                row.profile_id: _loaded_profile(dict(row._mapping), keys)
+                for row in conn.execute(query)
+            }
+        stored = set(rows)
+        # Change sets proposed in an earlier page, which a decision here completes.
+        proposed = {str(p.event.change_set_id) for p in events if p.kind == "ChangeProposed"}
+        decided = {
+            str(p.event.change_set_id)
+            for p in events
+            if hasattr(p.event, "change_set_id") and p.kind != "ChangeProposed"
         }
         sets: dict[str, dict[str, Any]] = {}
-        if set_ids:
-            query = select(change_sets_table).where(change_sets_table.c.change_set_id.in_(set_ids))
+        if decided - proposed:
+            query = select(change_sets_table).where(
+                change_sets_table.c.change_set_id.in_(decided - proposed)
+            )
             sets = {
                 row.change_set_id: _open_change_set(dict(row._mapping), keys)
                 for row in conn.execute(query)
             }
+        stored_sets = set(sets)
         for p in events:
-            key = str(p.event.originator_id)
+            key = p.originator
             row = rows.get(key)
             if row is None:
                 row = rows[key] = _blank(key)
-            _apply_to_profile(row, p)
+            changes = _ready(p.event.changes) if p.kind == "ChangeApproved" else None
+            _apply_to_profile(row, p, keys if key in stored else None, changes)
             if hasattr(p.event, "change_set_id"):
-                _apply_to_change_set(sets, key, p)
-        conn.execute(profiles.delete().where(profiles.c.profile_id.in_(ids)))
-        conn.execute(profiles.insert(), [_sealed_profile(row, keys) for row in rows.values()])
+                _apply_to_change_set(sets, key, p, changes)
+        if stored:
+            conn.execute(profiles.delete().where(profiles.c.profile_id.in_(stored)))
+        insert_rows(conn, profiles, [_sealed_profile(row, keys) for row in rows.values()])
         if sets:
-            conn.execute(
-                change_sets_table.delete().where(change_sets_table.c.change_set_id.in_(set(sets)))
+            if stored_sets:
+                conn.execute(
+                    change_sets_table.delete().where(
+                        change_sets_table.c.change_set_id.in_(stored_sets)
+                    )
+                )
+            insert_rows(
+                conn, change_sets_table, [_sealed_change_set(row, keys) for row in sets.values()]
             )
-            conn.execute(
-                change_sets_table.insert(), [_sealed_change_set(row, keys) for row in sets.values()]
-            )
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_TEXT: dict[type, Callable[[Any], str]] = {
+    date: date.isoformat,
+    datetime: datetime.isoformat,
+    Decimal: str,
+}
+
+
+def _ready(value: Any) -> Any:
+    """``json_ready``, quicker on the plain values events are made of."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else _ready(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _SCALARS else _ready(v) for v in value]
+    text = _TEXT.get(kind)
+    if text is not None:
+        return text(value)
+    return json_ready(value)
 
 
 # -- restricted values at rest ---------------------------------------------------------------
@@ -190,6 +235,11 @@ def _opened_record(keys: KeyRing | None, record: Any, profile_id: str) -> Any:
 def _sealed_changes(keys: KeyRing, changes: Any, change_set_id: str) -> Any:
     if not isinstance(changes, list):
         return changes
+    for c in changes:
+        if isinstance(c, dict) and restricted_path(c.get("path")):
+            break
+    else:
+        return changes  # nothing restricted: the list as it is
     return [
         {**c, "value": _seal(keys, c.get("value"), change_set_id, c["path"])}
         if isinstance(c, dict) and restricted_path(c.get("path"))
@@ -210,7 +260,41 @@ def _opened_changes(keys: KeyRing | None, changes: Any, change_set_id: str) -> A
 
 
 def _sealed_profile(row: dict[str, Any], keys: KeyRing) -> dict[str, Any]:
+    """The row to store. A restricted group still sealed as it was read is written back as
+    it is: encrypted again, it would give the same bytes."""
     return {**row, "record": _sealed_record(keys, row["record"], row["profile_id"])}
+
+
+def _loaded_profile(row: dict[str, Any], keys: KeyRing) -> dict[str, Any]:
+    """A stored row to apply events to: restricted groups sealed under the current key stay
+    sealed until an event changes them (``_opened_groups``); others are opened now."""
+    record = row["record"]
+    if isinstance(record, dict):
+        current = keys.current_id
+        profile_id = str(row["profile_id"])
+        row["record"] = {
+            group: value
+            if is_encrypted(value) and value.get(MARK) == current
+            else _unseal(keys, value, profile_id, group, placeholder(group))
+            for group, value in record.items()
+        }
+    return row
+
+
+def _opened_groups(
+    record: dict[str, Any], changes: list[dict[str, Any]], keys: KeyRing | None, profile_id: str
+) -> dict[str, Any]:
+    """The record with every group the changes touch decrypted, ready for them."""
+    if keys is None:
+        return record  # nothing sealed in it: not read from the table
+    names = {str(c.get("path", "")).partition(".")[0] for c in changes}
+    sealed = [n for n in names if is_encrypted(record.get(n))]
+    if not sealed:
+        return record
+    opened = dict(record)
+    for name in sealed:
+        opened[name] = _unseal(keys, opened[name], profile_id, name, placeholder(name))
+    return opened
 
 
 def _open_profile(row: dict[str, Any], keys: KeyRing | None) -> dict[str, Any]:
@@ -237,9 +321,13 @@ def _open_change_set(row: dict[str, Any], keys: KeyRing | None) -> dict[str, Any
 
 def _apply_changes(record: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
     """``apply_changes`` as the aggregate applies it (a group that could not be decrypted
-    is a placeholder of the group's shape), never failing on a group of another shape."""
+    is a placeholder of the group's shape), never failing on a group of another shape.
+    Groups the changes leave alone are shared with the given record, which is left
+    untouched; nothing in a record is changed in place."""
     usable = [c for c in changes if _fits(record, str(c.get("path", "")))]
-    return apply_changes(record, usable)
+    touched = {c["path"].partition(".")[0] for c in usable}
+    changed = apply_changes({name: record[name] for name in touched}, usable)
+    return {**record, **changed}
 
 
 def _fits(record: dict[str, Any], path: str) -> bool:
@@ -263,11 +351,23 @@ def _blank(profile_id: str) -> dict[str, Any]:
     }
 
 
-def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
+def _apply_to_profile(
+    row: dict[str, Any],
+    p: Positioned,
+    keys: KeyRing | None = None,
+    changes: list[dict[str, Any]] | None = None,
+) -> None:
+    """Apply one event. ``keys``: to open the restricted groups of a row read from the
+    table that the event changes; ``changes``: an approval's changes made JSON-ready, when
+    the caller has them already."""
     event, kind = p.event, p.kind
+    if kind not in _CHANGES_THE_PROFILE:  # a proposal, a rejection...: nothing but the version
+        row["version"] = event.originator_version
+        row["updated_at"] = utc(event.timestamp)
+        return
     record: dict[str, Any] = row["record"]
     if kind == "Opened":
-        record = json_ready(event.record)
+        record = _ready(event.record)
         row["periods"] = [
             {
                 "start_date": json_ready(event.effective_date),
@@ -278,9 +378,12 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
         ]
         row["transfer_to"] = row["secondment"] = None
     elif kind == "ChangeApproved":
-        record = _apply_changes(record, json_ready(event.changes))
+        if changes is None:
+            changes = _ready(event.changes)
+        record = _opened_groups(record, changes, keys, row["profile_id"])
+        record = _apply_changes(record, changes)
     elif kind == "Rehired":
-        record = {**record, "employment": json_ready(dict(event.employment))}
+        record = {**record, "employment": _ready(dict(event.employment))}
         row["periods"] = [
             *row["periods"],
             {
@@ -291,10 +394,8 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
             },
         ]
     elif kind in ("MovedWithinUnit", "TransferReceived"):
-        moved = [
-            {"path": path, "value": json_ready(value)}
-            for path, value in approved_values(event).items()
-        ]
+        moved = [{"path": path, "value": _ready(value)} for path, value in p.values.items()]
+        record = _opened_groups(record, moved, keys, row["profile_id"])
         record = _apply_changes(record, moved)
         if kind == "TransferReceived":
             row["transfer_to"] = None
@@ -318,7 +419,7 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
         if row["periods"] and row["periods"][-1]["end_date"] is None:
             _end_period(row, event, "record_death")
         row["transfer_to"] = row["secondment"] = None
-    status = status_after(event)
+    status = p.status
     if status is not None:
         row["status"] = status.value
     identity = record.get("identity") or {}
@@ -332,57 +433,86 @@ def _apply_to_profile(row: dict[str, Any], p: Positioned) -> None:
     )
 
 
+# The events that change more of a profile's row than its version.
+_CHANGES_THE_PROFILE = frozenset(
+    {
+        "Opened",
+        "ChangeApproved",
+        "Rehired",
+        "MovedWithinUnit",
+        "TransferReceived",
+        "TransferReleased",
+        "SecondmentStarted",
+        "SecondmentEnded",
+        "Died",
+        *PERIOD_ENDS,
+        *STATUS_AFTER,
+    }
+)
+
+
 def _end_period(row: dict[str, Any], event: Any, end: str) -> None:
     if row["periods"]:
         last = {**row["periods"][-1], "end_date": json_ready(event.effective_date), "end": end}
         row["periods"] = [*row["periods"][:-1], last]
 
 
-def _apply_to_change_set(sets: dict[str, dict[str, Any]], profile_id: str, p: Positioned) -> None:
+def _apply_to_change_set(
+    sets: dict[str, dict[str, Any]],
+    profile_id: str,
+    p: Positioned,
+    changes: list[dict[str, Any]] | None = None,
+) -> None:
+    """Apply one event; ``changes``: an approval's changes made JSON-ready, when the caller
+    has them already."""
     event, kind = p.event, p.kind
     key = str(event.change_set_id)
     actor = getattr(event, "actor", None)
-    who = {
-        "account": actor.account if actor else None,
-        "role": json_ready(actor.role) if actor else None,
-        "unit": actor.unit_code if actor else None,
-    }
+    if actor is None:
+        account = role = unit = None
+    else:
+        account, role, unit = actor.account, actor.role, actor.unit_code
+        role = role.value if isinstance(role, Enum) else _ready(role)
     if kind == "ChangeProposed":
-        sets[key] = {
-            **_new_change_set(key, profile_id, p.position),
-            "changes": json_ready(event.changes),
-            "reason": event.reason,
-            "effective_date": event.effective_date,
-            "documents": json_ready(event.documents),
-            "proposed_by": who["account"],
-            "proposed_by_role": who["role"],
-            "proposed_by_unit": who["unit"],
-            "proposed_at": utc(event.timestamp),
-        }
+        row = _new_change_set(key, profile_id, p.position)
+        row.update(
+            changes=_ready(event.changes),
+            reason=event.reason,
+            effective_date=event.effective_date,
+            documents=_ready(event.documents),
+            proposed_by=account,
+            proposed_by_role=role,
+            proposed_by_unit=unit,
+            proposed_at=utc(event.timestamp),
+        )
+        sets[key] = row
         return
     row = sets.get(key)
     if row is None:  # a decision on a proposal this table never saw: keep what is known
-        row = sets[key] = {
-            **_new_change_set(key, profile_id, p.position),
-            "effective_date": getattr(event, "effective_date", None),
-        }
+        row = sets[key] = _new_change_set(key, profile_id, p.position)
+        row["effective_date"] = getattr(event, "effective_date", None)
     decision = getattr(event, "decision", None)
     row.update(
-        decided_by=who["account"],
-        decided_by_role=who["role"],
-        decided_by_unit=who["unit"],
+        decided_by=account,
+        decided_by_role=role,
+        decided_by_unit=unit,
         decided_at=utc(event.timestamp),
         decision_number=decision.number if decision else None,
         decision_signed_on=decision.signed_on if decision else None,
     )
     if kind == "ChangeApproved":
-        row.update(status="approved", applied_changes=json_ready(event.changes))
+        if changes is None:
+            changes = _ready(event.changes)
+        row.update(status="approved", applied_changes=changes)
     else:
         row.update(status="rejected", rejection_reason=getattr(event, "reason", None))
 
 
+_NO_CHANGE_SET: dict[str, Any] = dict.fromkeys(c.name for c in change_sets_table.columns)
+
+
 def _new_change_set(key: str, profile_id: str, position: int) -> dict[str, Any]:
-    row: dict[str, Any] = {c.name: None for c in change_sets_table.columns}
+    row = dict(_NO_CHANGE_SET)
     row.update(
         change_set_id=key,
         profile_id=profile_id,

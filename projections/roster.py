@@ -29,8 +29,7 @@ from domain.profile import Profile
 from domain.rules import years_after
 from domain.values import DEPARTED_STATUSES, ProfileStatus
 from domain.vietnamese import fold, name_sort_key
-from projections.facts import approved_values, status_after
-from projections.framework import Positioned, ReadModel
+from projections.framework import Positioned, ReadModel, insert_rows, seen_before, sort_key_type
 from projections.units import subtree
 
 metadata = MetaData()
@@ -41,7 +40,7 @@ people = Table(
     Column("version", Integer, nullable=False),
     Column("full_name", String(200), nullable=False),
     Column("search_name", String(200), nullable=False),
-    Column("sort_key", String(400), nullable=False, index=True),
+    Column("sort_key", sort_key_type(), nullable=False, index=True),
     Column("unit_code", String(40), nullable=False, index=True),
     Column("department", String(200)),
     Column("position", String(200)),
@@ -83,31 +82,37 @@ COLUMNS = {
 
 class Roster(ReadModel):
     name = "roster"
-    version = 1
+    version = 2  # 2: sort_key compared byte by byte
     metadata = metadata
     topics = (Profile.Event,)
 
     def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
-        ids = {str(p.event.originator_id) for p in events}
-        rows = {
-            row.profile_id: dict(row._mapping)
-            for row in conn.execute(select(people).where(people.c.profile_id.in_(ids)))
-        }
+        _, earlier = seen_before(events)
+        rows: dict[str, dict[str, Any]] = {}
+        if earlier:
+            query = select(people).where(people.c.profile_id.in_(earlier))
+            rows = {row.profile_id: dict(row._mapping) for row in conn.execute(query)}
+        stored = set(rows)
+        blank = dict.fromkeys(c.name for c in people.columns)
         for p in events:
-            key = str(p.event.originator_id)
-            row = rows.setdefault(key, {"profile_id": key})
-            for path, value in approved_values(p.event).items():
+            key = p.originator
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = {**blank, "profile_id": key}
+            for path, value in p.values.items():
                 column = COLUMNS.get(path)
                 if column is not None:
                     row[column] = value
-            status = status_after(p.event)
+            status = p.status
             if status is not None:
                 row["status"] = status.value
             row["version"] = p.event.originator_version
+        for row in rows.values():
             row["search_name"] = fold(row["full_name"])
             row["sort_key"] = name_sort_key(row["full_name"])
-        conn.execute(people.delete().where(people.c.profile_id.in_(ids)))
-        conn.execute(people.insert(), list(rows.values()))
+        if stored:
+            conn.execute(people.delete().where(people.c.profile_id.in_(stored)))
+        insert_rows(conn, people, list(rows.values()))
 
 
 @dataclass(frozen=True)

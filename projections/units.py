@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from domain.unit import Unit
-from projections.framework import Positioned, ReadModel
+from projections.framework import Positioned, ReadModel, insert_rows
 
 metadata = MetaData()
 units = Table(
@@ -115,23 +115,22 @@ class UnitTree(ReadModel):
                 }
             )
         conn.execute(units.delete().where(units.c.unit_id.in_(ids)))
-        conn.execute(units.insert(), list(current.values()))
-        if changes:
-            conn.execute(unit_changes.insert(), changes)
+        insert_rows(conn, units, list(current.values()))
+        insert_rows(conn, unit_changes, changes)
         for code, year, category in quota_rows:
             conn.execute(
                 quotas.delete().where(
                     quotas.c.code == code, quotas.c.year == year, quotas.c.category == category
                 )
             )
-        if quota_rows:
-            conn.execute(
-                quotas.insert(),
-                [
-                    {"code": c, "year": y, "category": k, "headcount": h}
-                    for (c, y, k), h in quota_rows.items()
-                ],
-            )
+        insert_rows(
+            conn,
+            quotas,
+            [
+                {"code": c, "year": y, "category": k, "headcount": h}
+                for (c, y, k), h in quota_rows.items()
+            ],
+        )
 
 
 def subtree(code: str, name: str = "subtree") -> CTE:

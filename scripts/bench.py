@@ -38,7 +38,7 @@ from domain.values import Actor, Decision, Role, UnitKind
 from projections import catalogue
 from projections.database import read_model_engine
 from projections.framework import Projector
-from projections.history import headcount_on, staff_on
+from projections.history import headcount_on, staff_on, staff_on_page
 from projections.roster import RosterFilter, roster
 from projections.roster import people as roster_table
 from projections.units import unit_list
@@ -635,7 +635,11 @@ def time_queries(
     engine: Engine, repeat: int, warmup: int
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Each query ``warmup`` times untimed, then ``repeat`` times; the three take turns,
-    so that they meet the same load. Returns milliseconds per call, and what they found."""
+    so that they meet the same load. Returns milliseconds per call, and what they found.
+
+    ``roster``: the first page of 50 of the root unit's staff now, with the total;
+    ``staff_on``: the same on a past date (``staff_on_page``, what an as-of roster shows);
+    ``headcount_on``: the root unit's staff on that date, counted by category."""
     samples: dict[str, list[float]] = {"roster": [], "staff_on": [], "headcount_on": []}
     found: dict[str, Any] = {}
     with engine.connect() as conn:
@@ -644,7 +648,7 @@ def time_queries(
         found["root"] = root
         calls: dict[str, Callable[[], Any]] = {
             "roster": lambda: roster(conn, RosterFilter(unit_code=root), page=1, per_page=50),
-            "staff_on": lambda: staff_on(conn, root, AS_OF),
+            "staff_on": lambda: staff_on_page(conn, root, AS_OF, page=1, per_page=50),
             "headcount_on": lambda: headcount_on(conn, root, AS_OF),
         }
         for turn in range(warmup + repeat):
@@ -656,6 +660,10 @@ def time_queries(
                 if turn >= warmup:
                     samples[name].append(elapsed * 1000)
                 found[name] = result
+        # Untimed: the page is the head of the whole list, in the same order.
+        everyone = [r["profile_id"] for r in staff_on(conn, root, AS_OF)]
+        conn.rollback()
+        found["staff_on_all"] = everyone
     return samples, found
 
 
@@ -811,7 +819,8 @@ def projections(args: argparse.Namespace) -> Figures:
     floor: float = args.floor
     ceiling: float = args.max_median_ms
     page = found["roster"]
-    staff = found["staff_on"]
+    staff_total, staff_page = found["staff_on"]
+    everyone: list[str] = found["staff_on_all"]
     headcount: dict[str, int] = found["headcount_on"]
     parts = {key: round(seconds, 3) for key, seconds in times.parts.items()}
     figures: Figures = {
@@ -845,7 +854,8 @@ def projections(args: argparse.Namespace) -> Figures:
         "warmup": warmup,
         "roster_total": page.total,
         "roster_page_rows": len(page.rows),
-        "staff_on_rows": len(staff),
+        "staff_on_rows": staff_total,
+        "staff_on_page_rows": len(staff_page),
         "headcount_on": headcount,
         "max_median_ms": ceiling,
         "server_version": server_version,
@@ -874,9 +884,14 @@ def projections(args: argparse.Namespace) -> Figures:
                 f"{name} median {median:.1f} ms is not under {ceiling:g} ms "
                 f"(p95 {figures[f'{name}_p95_ms']:.1f} ms)"
             )
-    if sum(headcount.values()) != len(staff):
+    if sum(headcount.values()) != staff_total:
         failures.append(
-            f"headcount_on counts {sum(headcount.values())} people, staff_on lists {len(staff)}"
+            f"headcount_on counts {sum(headcount.values())} people, staff_on_page {staff_total}"
+        )
+    if staff_total != len(everyone) or [r["profile_id"] for r in staff_page] != everyone[:50]:
+        failures.append(
+            f"staff_on_page ({staff_total} in all) is not the head of staff_on "
+            f"({len(everyone)} people)"
         )
     return figures
 
@@ -893,7 +908,8 @@ def projections_table(figures: Figures) -> Table:
             "rm_roster (same columns, key and indexes, values of the roster rows just "
             "written, new keys), SQLAlchemy Core executemany on the projector's engine, one "
             f"transaction per {page_size:,} rows as the projector has one per page; the two "
-            f"take {figures['rounds']} turns each. Queries on the root unit's subtree, "
+            f"take {figures['rounds']} turns each. Queries on the root unit's subtree (the "
+            f"rosters: first page of 50 and the total; as of a date, staff_on_page), "
             f"{figures['repeat']} calls each after {figures['warmup']} to warm up, taking "
             f"turns, {when}."
         ),
@@ -954,8 +970,8 @@ def projections_table(figures: Figures) -> Table:
         ),
         (
             "staff_on",
-            f"staff_on {figures['as_of']}, median/p95",
-            f"{figures['staff_on_rows']:,} rows",
+            f"as-of roster page of 50 on {figures['as_of']}, median/p95",
+            f"{figures['staff_on_rows']:,} on staff",
         ),
         (
             "headcount_on",
@@ -1246,6 +1262,728 @@ def seal_table(figures: Figures) -> Table:
 
 
 TABLES["seal"] = seal_table
+
+
+# -- api -------------------------------------------------------------------------------------
+
+API_MAX_P99_MS = 200.0  # every endpoint's p99 latency, and that of all requests, stays under
+API_CLIENTS = 50
+API_SECONDS = 30.0
+API_WARMUP_SECONDS = 5.0
+# uvicorn workers: on 2 cores, with the load generator and PostgreSQL on the same machine,
+# 1 served more requests per second than 2, at a lower p99: the server takes half a core,
+# PostgreSQL the most, and a second process only adds its pools, connections and follower.
+API_WORKERS = 1
+API_PER_PAGE = 50
+API_PASSWORD = "mật khẩu của phép đo tải 2026"
+API_SYSTEM_ACTOR = Actor(account="system", role=Role.SYSTEM, unit_code="")
+API_HR_UNIT_KINDS = frozenset({UnitKind.DEPARTMENT.value, UnitKind.DISTRICT_COMMITTEE.value})
+API_ENDPOINTS = {
+    "roster": "GET /api/units/{code}/roster?page=N",
+    "profile": "GET /api/profiles/{id}",
+}
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """An account the clients act as, with the password and second factor it logs in with."""
+
+    username: str
+    totp_secret: str
+    role: Role
+    unit_code: str
+
+
+@dataclass
+class ApiClient:
+    """One simulated person at a browser: a bearer token of its own, and what it asks for.
+    A roster client browses rosters of random units and pages; a profile client opens
+    random profiles of its unit."""
+
+    endpoint: str  # a key of API_ENDPOINTS
+    user: ApiUser
+    token: str = ""
+    rosters: tuple[tuple[str, int], ...] = ()  # (unit code, pages of its roster)
+    profile_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class ApiSamples:
+    """Latencies (ms) of the requests started within the timed window, and its errors."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # by endpoint
+    error_kinds: dict[str, int] = field(default_factory=dict)  # "HTTP 500", "ReadTimeout"…
+    error_samples: list[str] = field(default_factory=list)
+    sent: int = 0  # requests sent, warm-up included
+    load_cpu_seconds: float = 0.0
+
+
+def api_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--people",
+        type=_positive,
+        default=20_000,
+        help="people in the demo province (default 20000)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the demo (default 1)")
+    parser.add_argument(
+        "--clients",
+        type=_positive,
+        default=API_CLIENTS,
+        help=f"concurrent clients, each sending its next request once answered "
+        f"(default {API_CLIENTS})",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=API_SECONDS,
+        help=f"length of the timed window (default {API_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=API_WARMUP_SECONDS,
+        help=f"seconds of load before the window, not counted (default {API_WARMUP_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=API_WORKERS,
+        help=f"uvicorn worker processes (default {API_WORKERS})",
+    )
+    parser.add_argument(
+        "--profile-share",
+        type=float,
+        default=0.5,
+        help="share of the clients that are unit HR officers opening profiles; the others "
+        "browse rosters as the Department of Home Affairs (default 0.5)",
+    )
+    parser.add_argument(
+        "--max-p99-ms",
+        type=float,
+        default=API_MAX_P99_MS,
+        help=f"the p99 latency each endpoint must stay under (default {API_MAX_P99_MS:g} ms)",
+    )
+
+
+def api_users(
+    ledger: Ledger, root: str, hr_units: Sequence[str], hasher: Any
+) -> tuple[ApiUser, list[ApiUser]]:
+    """An approver of the Department of Home Affairs over the whole province, and an HR
+    officer for each of ``hr_units``; each with a password and a second factor."""
+    import pyotp
+
+    password_hash = hasher.hash(API_PASSWORD)
+
+    def make(username: str, kind: str, role: Role, unit_code: str) -> ApiUser:
+        secret = pyotp.random_base32()
+        ledger.create_account(username, username, kind, unit_code, actor=API_SYSTEM_ACTOR)
+        ledger.set_password(username, password_hash, actor=API_SYSTEM_ACTOR)
+        ledger.enroll_totp(username, secret, actor=API_SYSTEM_ACTOR)
+        ledger.grant_role(
+            username, role, unit_code, valid_from=date(2020, 1, 1), actor=API_SYSTEM_ACTOR
+        )
+        return ApiUser(username, secret, role, unit_code)
+
+    home_affairs = make("bench.snv", "approver", Role.HOME_AFFAIRS, root)
+    officers = [
+        make(f"bench.tccb.{n:02d}", "unit", Role.HR_OFFICER, code)
+        for n, code in enumerate(hr_units, start=1)
+    ]
+    return home_affairs, officers
+
+
+def api_targets(
+    engine: Engine, hr_units: Sequence[str]
+) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+    """Every unit with the pages of its roster; the profiles each HR unit's officer may
+    open (those whose current unit is the unit or one below it)."""
+    from projections.profiles import profiles as profiles_table
+    from projections.units import subtree
+
+    with engine.connect() as conn:
+        rosters = []
+        for row in unit_list(conn):
+            total = roster(conn, RosterFilter(unit_code=row["code"]), per_page=1).total
+            rosters.append((str(row["code"]), max(1, math.ceil(total / API_PER_PAGE))))
+        profile_ids = {
+            code: [
+                str(pid)
+                for pid in conn.execute(
+                    select(profiles_table.c.profile_id)
+                    .where(profiles_table.c.unit_code.in_(select(subtree(code).c.code)))
+                    .order_by(profiles_table.c.profile_id)
+                ).scalars()
+            ]
+            for code in hr_units
+        }
+    return rosters, profile_ids
+
+
+def hr_units_of(engine: Engine, count: int) -> list[str]:
+    """Up to ``count`` departments and district committees, most staff first."""
+    with engine.connect() as conn:
+        candidates = [u["code"] for u in unit_list(conn) if u["kind"] in API_HR_UNIT_KINDS]
+        staffed = sorted(
+            (
+                (roster(conn, RosterFilter(unit_code=code), per_page=1).total, str(code))
+                for code in candidates
+            ),
+            key=lambda item: (-item[0], item[1]),
+        )
+    return [code for total, code in staffed if total > 0][:count]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_environment(settings: Settings, key_file: str) -> dict[str, str]:
+    """The environment of the server: this one's, without other ``HOSO_*`` variables, and
+    the run's store, jurisdiction and field-key file."""
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSO_")}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.update(
+        HOSO_DATABASE_URL=settings.database_url or "",
+        HOSO_DATABASE_SCHEMA=settings.database_schema,
+        HOSO_DATA_DIR=str(settings.data_dir),
+        HOSO_FIELD_KEYS_FILE=key_file,
+        HOSO_JURISDICTION=settings.jurisdiction,
+        HOSO_EXTRA_DAYS_OFF="",
+        HOSO_EXTRA_WORKING_DAYS="",
+        # The server's connections, told apart from others' in pg_stat_activity.
+        PGAPPNAME=api_application_name(settings),
+    )
+    return env
+
+
+def api_application_name(settings: Settings) -> str:
+    return f"hoso-bench {settings.database_schema}"[:63]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (Linux): state, ppid, pgrp…"""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _pid_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user and system) of a live process; None if it cannot be read."""
+    fields = _proc_stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class PostgresUsage:
+    """Counters of the PostgreSQL server that only grow: the CPU time of all its processes
+    (None unless it runs on this machine) and the sessions opened on the database (None
+    before PostgreSQL 14)."""
+
+    cpu_seconds: float | None
+    sessions: int | None
+
+
+def postgres_usage(database_url: str) -> PostgresUsage:
+    with connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        backend = int(row[0]) if row else 0
+        try:
+            found = conn.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+            sessions = int(found[0]) if found else None
+        except psycopg.Error:
+            sessions = None
+        return PostgresUsage(_postgres_cpu_seconds(backend), sessions)
+
+
+def _postgres_cpu_seconds(backend: int) -> float | None:
+    """The postmaster's CPU time with that of its children: those that exited (which the
+    kernel adds to the parent's once reaped) and the live ones. A backend that exits moves
+    its time from the one to the other, so the sum only grows."""
+    mine = _proc_stat(backend)
+    if mine is None:
+        return None
+    postmaster = int(mine[1])
+    fields = _proc_stat(postmaster)
+    if fields is None:
+        return None
+    ticks = sum(int(fields[k]) for k in (11, 12, 13, 14))  # utime stime cutime cstime
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            child = _proc_stat(int(entry))
+            if child is not None and int(child[1]) == postmaster:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    pid: int  # of the server's process, and of its process group
+    base_url: str
+
+
+@contextmanager
+def api_server(
+    settings: Settings, key_file: str, workers: int, log_path: str
+) -> Iterator[ApiServer]:
+    """uvicorn serving ``api.app:create_app`` on 127.0.0.1 and a free port, in a process
+    group of its own, once /api/healthz answers with the read models current; the group is
+    stopped afterwards."""
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=server_environment(settings, key_file),
+            cwd=str(Path(__file__).resolve().parent.parent),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = ApiServer(process.pid, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the server exited with status {process.returncode}:\n{_tail(log_path)}"
+                )
+            try:
+                answer = httpx.get(f"{server.base_url}/api/healthz", timeout=5)
+                if answer.status_code == 200 and answer.json().get("lag", 1) == 0:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer in 120 s:\n{_tail(log_path)}")
+            time.sleep(0.25)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def _tail(path: str, lines: int = 30) -> str:
+    with open(path, encoding="utf-8", errors="replace") as text:
+        return "".join(text.readlines()[-lines:])
+
+
+def bearer_tokens(base_url: str, user: ApiUser, count: int) -> list[str]:
+    """Log in as ``user`` (password and TOTP code) and make ``count`` bearer tokens from
+    the browser session."""
+    import httpx
+    import pyotp
+
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        answer = http.post(
+            "/api/auth/login",
+            json={
+                "username": user.username,
+                "password": API_PASSWORD,
+                "totp": pyotp.TOTP(user.totp_secret).now(),
+            },
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"login of {user.username}: {answer.status_code} {answer.text}")
+        csrf = {"X-CSRF-Token": answer.json()["csrf_token"]}
+        tokens = []
+        for number in range(1, count + 1):
+            made = http.post(
+                "/api/auth/tokens", json={"name": f"bench {number}", "days": 1}, headers=csrf
+            )
+            if made.status_code != 201:
+                raise RuntimeError(f"token of {user.username}: {made.status_code} {made.text}")
+            tokens.append(str(made.json()["token"]))
+    return tokens
+
+
+def drive_clients(
+    base_url: str, clients: Sequence[ApiClient], seconds: float, warmup: float, seed: int
+) -> ApiSamples:
+    """Every client in a closed loop (send, await the answer, send the next) for
+    ``warmup + seconds``; latencies of the requests started after the warm-up are kept."""
+    import asyncio
+    import random
+    import time
+
+    import httpx
+
+    samples = ApiSamples(
+        latencies={name: [] for name in API_ENDPOINTS},
+        errors=dict.fromkeys(API_ENDPOINTS, 0),
+    )
+
+    def next_path(client: ApiClient, rng: random.Random) -> str:
+        if client.endpoint == "roster":
+            code, pages = rng.choice(client.rosters)
+            return f"/api/units/{code}/roster?page={rng.randint(1, pages)}&per_page={API_PER_PAGE}"
+        return f"/api/profiles/{rng.choice(client.profile_ids)}"
+
+    def failed(endpoint: str, kind: str, detail: str) -> None:
+        samples.errors[endpoint] += 1
+        samples.error_kinds[kind] = samples.error_kinds.get(kind, 0) + 1
+        if len(samples.error_samples) < 10:
+            samples.error_samples.append(f"{kind}: {detail[:300]}")
+
+    async def run(index: int, client: ApiClient, start: float, end: float) -> None:
+        rng = random.Random(f"{seed}:{index}")
+        kept = samples.latencies[client.endpoint]
+        async with httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {client.token}"},
+            timeout=httpx.Timeout(30.0),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        ) as http:
+            while (sent := perf_counter()) < end:
+                path = next_path(client, rng)
+                problem: tuple[str, str] | None = None
+                try:
+                    answer = await http.get(path)
+                    if not answer.is_success:
+                        problem = (f"HTTP {answer.status_code}", f"{path} {answer.text}")
+                except httpx.HTTPError as exc:
+                    problem = (type(exc).__name__, f"{path} {exc}")
+                elapsed = perf_counter() - sent
+                samples.sent += 1
+                if sent >= start:
+                    kept.append(elapsed * 1000)
+                    if problem is not None:
+                        failed(client.endpoint, *problem)
+
+    async def run_all() -> None:
+        start = perf_counter() + warmup
+        end = start + seconds
+        await asyncio.gather(*(run(i, c, start, end) for i, c in enumerate(clients)))
+
+    cpu = time.process_time()
+    asyncio.run(run_all())
+    samples.load_cpu_seconds = time.process_time() - cpu
+    return samples
+
+
+def _process_group_cpu_seconds(group: int) -> float:
+    """CPU time (user and system) of the live processes of a process group (Linux)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                in_group = int(stat.read().rpartition(")")[2].split()[2]) == group
+        except OSError:
+            continue
+        if in_group:
+            total += _pid_cpu_seconds(int(entry)) or 0.0
+    return total
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy since boot (Linux)."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def latency_figures(latencies: Sequence[float], errors: int, seconds: float) -> Figures:
+    if not latencies:
+        return {"requests": 0, "requests_per_s": 0.0, "errors": errors}
+    return {
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "median_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies), 2),
+        "errors": errors,
+    }
+
+
+@benchmark(
+    "api",
+    "roster and profile endpoints under concurrent clients over HTTP: requests/s, latency "
+    "percentiles, errors",
+    add_arguments=api_arguments,
+)
+def api_benchmark(args: argparse.Namespace) -> Figures:
+    import tempfile
+    from pathlib import Path
+
+    from api.auth import AuthConfig, password_hasher
+    from domain.field_cipher import key_file_path
+
+    database_url: str = args.database_url
+    people: int = args.people
+    clients_wanted: int = args.clients
+    seconds: float = args.seconds
+    warmup = max(args.warmup, 0.0)
+    workers: int = args.workers
+    if seconds <= 0:
+        raise SystemExit("--seconds must be positive")
+    share = min(max(args.profile_share, 0.0), 1.0)
+    profile_clients = round(clients_wanted * share)
+    roster_clients = clients_wanted - profile_clients
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_api_") as directory,
+        fresh_schema(database_url, "bench_api") as schema,
+    ):
+        settings = bench_settings(database_url, schema).model_copy(
+            update={"data_dir": Path(directory)}
+        )
+        key_file = str(key_file_path(settings))
+        ledger = Ledger(settings, clock=lambda: TODAY)
+        writer = read_model_engine(settings, writer=True)
+        try:
+            progress.log(f"api: schema {schema}, generating {people:,} people")
+            started = perf_counter()
+            demo = generate(ledger, people=people, seed=args.seed)
+            generate_seconds = perf_counter() - started
+
+            projector = catalogue.projector(ledger, writer)
+            projector.prepare()
+            progress.log("api: catching up the read models")
+            started = perf_counter()
+            projector.catch_up()
+            catch_up_seconds = perf_counter() - started
+            with writer.connect() as conn:
+                root = root_unit(conn)
+            hr_units = hr_units_of(writer, min(profile_clients, 25)) if profile_clients else []
+            if profile_clients and not hr_units:
+                raise RuntimeError("no department or district committee has staff")
+
+            progress.log(f"api: accounts: home affairs on {root}, {len(hr_units)} HR officers")
+            home_affairs, officers = api_users(
+                ledger, root, hr_units, password_hasher(AuthConfig())
+            )
+            projector.catch_up()
+            events = ledger.recorder.max_notification_id() or 0
+            analyze_schema(database_url, schema)
+            rosters, profile_ids = api_targets(writer, hr_units)
+            clients = [
+                ApiClient("roster", home_affairs, rosters=tuple(rosters))
+                for _ in range(roster_clients)
+            ] + [
+                ApiClient(
+                    "profile",
+                    officers[n % len(officers)],
+                    profile_ids=tuple(profile_ids[officers[n % len(officers)].unit_code]),
+                )
+                for n in range(profile_clients)
+            ]
+        finally:
+            writer.dispose()
+            ledger.close()
+
+        log_path = str(Path(directory) / "server.log")
+        progress.log(f"api: starting uvicorn with {workers} worker(s)")
+        with api_server(settings, key_file, workers, log_path) as server:
+            base_url: str = server.base_url
+            for user in [home_affairs, *officers]:
+                mine = [c for c in clients if c.user is user]
+                for client, token in zip(
+                    mine, bearer_tokens(base_url, user, len(mine)), strict=True
+                ):
+                    client.token = token
+            progress.log(
+                f"api: {len(clients)} clients ({roster_clients} browsing rosters, "
+                f"{profile_clients} opening profiles) for {warmup:g} s of warm-up and "
+                f"{seconds:g} s timed, against {base_url}"
+            )
+            server_cpu = _process_group_cpu_seconds(server.pid)
+            before = postgres_usage(database_url)
+            busy = _machine_busy_seconds()
+            started = perf_counter()
+            samples = drive_clients(base_url, clients, seconds, warmup, args.seed)
+            wall = perf_counter() - started
+            busy = _machine_busy_seconds() - busy
+            server_cpu = _process_group_cpu_seconds(server.pid) - server_cpu
+            after = postgres_usage(database_url)
+            postgres_cpu: float | None = None
+            if after.cpu_seconds is not None and before.cpu_seconds is not None:
+                postgres_cpu = after.cpu_seconds - before.cpu_seconds
+            sessions: int | None = None
+            if after.sessions is not None and before.sessions is not None:
+                sessions = after.sessions - before.sessions
+        server_log = Path(log_path).read_text(encoding="utf-8", errors="replace")
+        if "Traceback" in server_log:
+            first = server_log[server_log.index("Traceback") :]
+            progress.print(f"api: the server logged errors; the first:\n{first[:4000]}")
+        with connect(database_url) as conn:
+            server_version = conn.info.server_version
+
+    everything = [ms for name in API_ENDPOINTS for ms in samples.latencies[name]]
+    endpoints = {
+        name: latency_figures(samples.latencies[name], samples.errors[name], seconds)
+        for name in API_ENDPOINTS
+        if samples.latencies[name] or samples.errors[name]
+    }
+    overall = latency_figures(everything, sum(samples.errors.values()), seconds)
+    ceiling: float = args.max_p99_ms
+    figures: Figures = {
+        "benchmark": "api",
+        "schema": schema,
+        "people": people,
+        "seed": args.seed,
+        "events": events,
+        "statuses": demo.statuses,
+        "units": len(rosters),
+        "generate_seconds": round(generate_seconds, 2),
+        "catch_up_seconds": round(catch_up_seconds, 2),
+        "workers": workers,
+        "clients": len(clients),
+        "roster_clients": roster_clients,
+        "profile_clients": profile_clients,
+        "hr_units": hr_units,
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "per_page": API_PER_PAGE,
+        **overall,
+        "endpoints": endpoints,
+        "error_kinds": samples.error_kinds,
+        "error_samples": samples.error_samples,
+        # CPU over the whole drive, warm-up included: in cores, and per request sent.
+        "requests_sent": samples.sent,
+        "cores": os.cpu_count(),
+        "machine_cpu_cores": round(busy / wall, 2),
+        "server_cpu_cores": round(server_cpu / wall, 2),
+        "postgres_cpu_cores": None if postgres_cpu is None else round(postgres_cpu / wall, 2),
+        "load_cpu_cores": round(samples.load_cpu_seconds / wall, 2),
+        "other_cpu_cores": round(
+            max(busy - server_cpu - (postgres_cpu or 0.0) - samples.load_cpu_seconds, 0.0) / wall,
+            2,
+        ),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / max(samples.sent, 1), 2),
+        "postgres_cpu_ms_per_request": None
+        if postgres_cpu is None
+        else round(postgres_cpu * 1000 / max(samples.sent, 1), 2),
+        "load_cpu_ms_per_request": round(samples.load_cpu_seconds * 1000 / max(samples.sent, 1), 2),
+        # New connections to the database while the load ran (the server's pools).
+        "postgres_sessions_opened": sessions,
+        "server_tracebacks": server_log.count("Traceback"),
+        "max_p99_ms": ceiling,
+        "server_version": server_version,
+        "failures": [],
+    }
+    failures: list[str] = figures["failures"]
+    if overall["requests"] == 0:
+        failures.append("no request was answered within the timed window")
+    if overall["errors"]:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(samples.error_kinds.items()))
+        failures.append(f"{overall['errors']} of {overall['requests']} requests failed ({kinds})")
+    for name, measured in [*endpoints.items(), ("all requests", overall)]:
+        p99 = measured.get("p99_ms")
+        if p99 is not None and p99 >= ceiling:
+            failures.append(f"{name} p99 {p99:.1f} ms is not under {ceiling:g} ms")
+    return figures
+
+
+def _api_cpu_text(figures: Figures) -> str:
+    """Where the machine's CPU went during the run, in cores and per request sent."""
+    parts = [("server", "server")]
+    if figures["postgres_cpu_cores"] is not None:
+        parts.append(("PostgreSQL", "postgres"))
+    parts.append(("load generator", "load"))
+    spent = ", ".join(
+        f"{label} {figures[f'{key}_cpu_cores']:.2f} ({figures[f'{key}_cpu_ms_per_request']:.1f} "
+        "ms a request)"
+        for label, key in parts
+    )
+    opened = figures["postgres_sessions_opened"]
+    sessions = "" if opened is None else f" Connections opened to the database: {opened:,}."
+    return (
+        f"CPU of {figures['cores']} cores, {figures['machine_cpu_cores']:.2f} busy: {spent}, "
+        f"anything else {figures['other_cpu_cores']:.2f}.{sessions}"
+    )
+
+
+def api_table(figures: Figures) -> Table:
+    table = Table(
+        title=f"api: {figures['clients']} clients for {figures['seconds']:g} s, "
+        f"{figures['workers']} uvicorn worker{'' if figures['workers'] == 1 else 's'}",
+        caption=(
+            f"Demo province of {figures['people']:,} people ({figures['events']:,} events, "
+            f"{figures['units']} units) on PostgreSQL {figures['server_version']}. "
+            + "; ".join(f"{name}: {path}" for name, path in API_ENDPOINTS.items())
+            + ". "
+            f"{figures['roster_clients']} clients browse rosters ({figures['per_page']} a "
+            "page) of random units and pages as the Department of Home Affairs; "
+            f"{figures['profile_clients']} open random profiles of their unit as HR officers "
+            f"of {len(figures['hr_units'])} units, each read of restricted values recorded. "
+            "Each client: a bearer token, one keep-alive connection, the next request sent "
+            f"once answered; {figures['warmup_seconds']:g} s of warm-up not counted. "
+            f"{_api_cpu_text(figures)}"
+        ),
+    )
+    for column in ("endpoint", "requests", "req/s", "median", "p95", "p99", "max", "errors"):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    ceiling = figures["max_p99_ms"]
+
+    def row(label: str, measured: Figures) -> None:
+        if not measured.get("requests"):
+            table.add_row(label, "0", "0", "-", "-", "-", "-", f"{measured.get('errors', 0)}")
+            return
+        p99 = measured["p99_ms"]
+        table.add_row(
+            label,
+            f"{measured['requests']:,}",
+            f"{measured['requests_per_s']:,.1f}",
+            f"{measured['median_ms']:.1f} ms",
+            f"{measured['p95_ms']:.1f} ms",
+            f"{p99:.1f} ms{' (FAIL)' if p99 >= ceiling else ''}",
+            f"{measured['max_ms']:.1f} ms",
+            f"{measured['errors']:,}{' (FAIL)' if measured['errors'] else ''}",
+        )
+
+    for name, measured in figures["endpoints"].items():
+        row(name, measured)
+    row("all", figures)
+    table.add_row("floor", "", "", "", "", f"< {ceiling:g} ms", "", "0")
+    return table
+
+
+TABLES["api"] = api_table
 
 
 # -- command line ----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from domain.errors import DomainError
 from domain.profile import Profile
 from domain.resume import GROUPS
 from domain.settings import Settings
-from domain.vietnamese import fold
 from projections import catalogue
 from projections.database import read_model_engine
 from projections.framework import Projector
@@ -309,7 +308,7 @@ def roster_command(
     per_page: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """A unit's staff now, or on a past date, from the read models."""
-    from projections.history import staff_on
+    from projections.history import staff_on_page
 
     ledger = open_ledger()
     projector = open_projector(ledger)
@@ -329,13 +328,9 @@ def roster_command(
             )
             rows, total = result.rows, result.total
         else:
-            rows = staff_on(conn, found["code"], day)
-            if q:
-                rows = [r for r in rows if all(w in fold(r["full_name"]) for w in fold(q).split())]
-            if category:
-                rows = [r for r in rows if r["category"] == category]
-            total = len(rows)
-            rows = rows[(page - 1) * per_page : page * per_page]
+            total, rows = staff_on_page(
+                conn, found["code"], day, page=page, per_page=per_page, q=q, category=category
+            )
     when = f"on {day}" if day else "now"
     table = Table(title=f"{found['name']} — {total} people {when}")
     for column in ("name", "unit", "department", "position", "category", "rank", "step", "status"):

@@ -584,10 +584,11 @@ def test_restricted_values_are_hidden_from_the_uncleared_and_their_reads_recorde
     assert shown["withheld"] == []
 
     api.as_("inspector")
-    reads = ok(api.get("/api/audit", actor="hr.snv", event_type="Recorded"))["rows"]
+    reads = ok(api.get("/api/audit", actor="hr.snv", event_type="Access.restricted_read"))["rows"]
     assert len(reads) == 1
     assert reads[0]["aggregate_kind"] == "accessrecord"
     assert (reads[0]["actor_role"], reads[0]["actor_unit"]) == ("hr_officer", "SNV")
+    assert (reads[0]["profile_id"], reads[0]["unit_code"]) == (pid, "SNV")
     record: AccessRecord = api.svc.ledger.repository.get(uuid.UUID(reads[0]["aggregate_id"]))
     assert record.kind == "restricted_read"
     assert record.profile_id == pid

@@ -250,3 +250,83 @@ def test_the_trail_follows_new_events_where_it_stopped(story: Story) -> None:
         ("Rehired", "SNV"),
     ]
     assert len(story.rows()) == ledger.recorder.max_notification_id()
+
+
+def test_access_records_name_the_person_their_unit_and_what_the_access_was(
+    story: Story,
+) -> None:
+    ledger, an = story.ledger, story.an  # An works in STC since the transfer
+    inspector = Actor(account="inspector", role=Role.INSPECTOR, unit_code="UBND")
+    ledger.record_access(
+        "restricted_read",
+        f"profile:{an}",
+        actor=STC_HR,
+        profile_id=an,
+        fields=["citizen", "health"],
+        basis="hr_officer of STC",
+    )
+    ledger.record_access("export", "unit:STC/roster.csv", actor=STC_HR, basis="hr_officer of STC")
+    ledger.record_access(
+        "refused", f"profile:{story.binh}", actor=HR, profile_id=story.binh, basis="not in scope"
+    )
+    ledger.record_access(
+        "export", f"profile:{an}/resume.pdf", actor=inspector, profile_id=an, basis="inspector"
+    )
+    project(ledger, story.engine, page_size=2)
+
+    read = story.rows(event_type="Access.restricted_read")
+    assert [(r["profile_id"], r["unit_code"], r["actor_account"]) for r in read] == [
+        (an, "STC", "hr.stc")
+    ]
+    assert (read[0]["aggregate_kind"], read[0]["actor_role"]) == ("accessrecord", "hr_officer")
+    exports = story.rows(event_type="Access.export")
+    assert [(r["profile_id"], r["unit_code"]) for r in exports] == [(None, None), (an, "STC")]
+    refused = story.rows(event_type="Access.refused")
+    assert [(r["profile_id"], r["unit_code"]) for r in refused] == [(story.binh, "STC.NS")]
+    # The person's trail and the unit's trail show who looked at their records.
+    mine = [r["event_type"] for r in story.rows(profile_id=an)]
+    assert mine[-2:] == ["Access.restricted_read", "Access.export"]
+    assert [r["event_type"] for r in story.rows(unit_code="STC.NS")][-1] == "Access.refused"
+    assert "Access.restricted_read" not in {r["event_type"] for r in story.rows(unit_code="SNV")}
+    assert len(story.rows()) == ledger.recorder.max_notification_id()
+
+    before = story.rows()
+    Projector(ledger, story.engine, [AuditTrail(ledger)], page_size=1000).rebuild(["audit"])
+    assert story.rows() == before
+
+
+def test_an_access_record_keeps_the_unit_the_person_was_in_at_the_time(
+    ledger: Ledger, engine: Engine
+) -> None:
+    unit_tree(ledger)
+    pid = str(ledger.open_profile(person(), decision=decision(), actor=HR))
+    ledger.record_access(
+        "restricted_read", f"profile:{pid}", actor=HR, profile_id=pid, basis="hr_officer of SNV"
+    )
+    transfer = decision("88/QĐ-UBND", date(2025, 3, 1))
+    ledger.release_transfer(
+        pid, "STC", effective_date=date(2025, 3, 15), decision=transfer, actor=HR
+    )
+    ledger.receive_transfer(
+        pid,
+        "STC",
+        department="Phòng Quản lý giá",
+        position="Chuyên viên",
+        effective_date=date(2025, 3, 16),
+        decision=transfer,
+        actor=STC_HR,
+    )
+    ledger.record_access(
+        "restricted_read", f"profile:{pid}", actor=STC_HR, profile_id=pid, basis="hr_officer"
+    )
+    projector = project(ledger, engine, page_size=1)
+    with engine.connect() as conn:
+        reads = audit(conn, profile_id=pid, event_type="Access.restricted_read")
+        assert [(r["unit_code"], r["actor_account"]) for r in reads] == [
+            ("SNV", "hr.officer"),
+            ("STC", "hr.stc"),
+        ]
+        assert audit_count(conn, unit_code="SNV", event_type="Access.restricted_read") == 1
+    projector.rebuild(["audit"])
+    with engine.connect() as conn:
+        assert audit(conn, profile_id=pid, event_type="Access.restricted_read") == reads

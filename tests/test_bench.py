@@ -164,3 +164,41 @@ def test_projections_fails_on_a_log_too_short_to_time() -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert any("under the 100,000" in failure for failure in figures["failures"])
+
+
+def test_api_drives_the_server_and_reports_its_figures_as_the_last_line() -> None:
+    require_postgres()
+    result = run_bench(
+        "api",
+        "--people",
+        "30",
+        "--clients",
+        "4",
+        "--seconds",
+        "2",
+        "--warmup",
+        "0.5",
+        "--workers",
+        "1",
+        "--max-p99-ms",
+        "100000",
+        "--json",
+        database_url=TEST_DATABASE_URL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "api"
+    assert (figures["roster_clients"], figures["profile_clients"]) == (2, 2)
+    assert figures["errors"] == 0
+    assert figures["server_tracebacks"] == 0
+    for name in ("roster", "profile"):
+        measured = figures["endpoints"][name]
+        assert measured["requests"] > 0
+        assert 0 < measured["median_ms"] <= measured["p99_ms"] <= measured["max_ms"]
+    assert figures["requests"] == sum(e["requests"] for e in figures["endpoints"].values())
+    assert figures["failures"] == []
+    with psycopg.connect(TEST_DATABASE_URL) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (figures["schema"],)
+        ).fetchone()
+    assert row == (0,)

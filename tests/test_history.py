@@ -11,12 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from domain.application import Ledger, record_as_of
 from domain.errors import DomainError
 from domain.profile import Profile
 from domain.settings import Settings
+from domain.vietnamese import fold, name_sort_key
 from projections.database import read_model_engine
 from projections.framework import Projector
 from projections.history import (
@@ -26,6 +27,7 @@ from projections.history import (
     headcount_on,
     periods,
     staff_on,
+    staff_on_page,
 )
 from projections.roster import CURRENT, Roster
 from projections.units import UnitTree
@@ -606,3 +608,133 @@ def test_the_history_agrees_with_the_domain_on_every_date_and_every_recorded_tim
     incremental = dump(projector)
     make_projector(1000).rebuild(["history"])
     assert dump(projector) == incremental
+
+
+# -- staff lists in pages --------------------------------------------------------------------
+
+NAMES = (
+    "Nguyễn Văn An",
+    "Trần Thị Bình",
+    "Lê Văn Ân",
+    "Đỗ Thị Hà",
+    "Phạm Quang Huy",
+    "Nguyễn Thị Ánh",
+    "Bùi Văn An",
+    "Đặng Văn Đức",
+)
+
+
+def staff_story(ledger: Ledger) -> list[str]:
+    """Eight people across SNV, STC and STC.NS, one of them retired since 2024."""
+    unit_tree(ledger)
+    units = ("SNV", "STC", "STC.NS")
+    pids = []
+    for n, name in enumerate(NAMES):
+        record = person(
+            f"0010850000{n:02d}",
+            unit_code=units[n % 3],
+            **(CONTRACT_DRIVER if n % 4 == 3 else {}),
+        )
+        record["identity"]["full_name"] = name
+        pids.append(str(ledger.open_profile(record, decision=decision(), actor=HR)))
+    ledger.retire(pids[1], effective_date=date(2024, 6, 1), decision=decision(), actor=HR)
+    return pids
+
+
+def test_a_page_of_staff_on_a_date_is_the_head_of_the_whole_list(
+    ledger: Ledger, read_side: Projector
+) -> None:
+    pids = staff_story(ledger)
+    day = date(2025, 1, 1)
+    with caught_up(read_side) as conn:
+        everyone = staff_on(conn, "UBND", day)
+        # Vietnamese name order: given name first, the alphabet's own order of letters.
+        assert [r["full_name"] for r in everyone] == sorted(
+            (NAMES[n] for n in range(len(NAMES)) if n != 1), key=name_sort_key
+        )
+        assert ids(everyone) == [
+            r["profile_id"]
+            for r in sorted(
+                everyone, key=lambda r: (name_sort_key(r["full_name"]), r["profile_id"])
+            )
+        ]
+        assert "sort_key" not in everyone[0] and "search_name" not in everyone[0]
+        pages = [staff_on_page(conn, "UBND", day, page=k, per_page=3) for k in (1, 2, 3, 4)]
+        assert [total for total, _ in pages] == [len(everyone)] * 4
+        assert [r for _, rows in pages for r in rows] == everyone
+        assert [len(rows) for _, rows in pages] == [3, 3, 1, 0]
+        assert staff_on_page(conn, "UBND", day) == (len(everyone), everyone)
+        assert staff_on_page(conn, "STC", day, subtree=False) == (
+            len(staff_on(conn, "STC", day, subtree=False)),
+            staff_on(conn, "STC", day, subtree=False),
+        )
+        # Before the retirement, the retiree is on the list too.
+        assert pids[1] in ids(staff_on_page(conn, "UBND", date(2024, 5, 31))[1])
+        assert sum(headcount_on(conn, "UBND", day).values()) == len(everyone)
+
+
+def test_a_page_of_staff_on_a_date_filtered_by_name_and_category(
+    ledger: Ledger, read_side: Projector
+) -> None:
+    staff_story(ledger)
+    day = date(2025, 1, 1)
+    with caught_up(read_side) as conn:
+        everyone = staff_on(conn, "UBND", day)
+
+        def named(q: str) -> list[dict[str, Any]]:
+            words = fold(q).split()
+            return [r for r in everyone if all(w in fold(r["full_name"]) for w in words)]
+
+        for q in ("an", "Văn Ân", "VAN AN", "đức", "nobody", "%", "_"):
+            found = named(q)
+            assert staff_on_page(conn, "UBND", day, q=q) == (len(found), found), q
+        drivers = [r for r in everyone if r["category"] == "contract_worker"]
+        assert len(drivers) == 2
+        assert staff_on_page(conn, "UBND", day, category="contract_worker") == (2, drivers)
+        both = [r for r in drivers if "an" in fold(r["full_name"])]
+        assert staff_on_page(conn, "UBND", day, q="an", category="contract_worker") == (
+            len(both),
+            both,
+        )
+
+
+def test_a_page_of_staff_as_known_at_a_past_time(ledger: Ledger, read_side: Projector) -> None:
+    unit_tree(ledger)
+    pid = open_person(ledger)
+    known_before_rename = now()
+    change_set = ledger.propose_change(
+        pid,
+        [("identity.full_name", "Nguyễn Văn Ân")],
+        reason="Cải chính họ tên",
+        effective_date=date(2024, 1, 1),
+        actor=HR,
+    )
+    ledger.approve_change(pid, change_set, actor=HEAD, decision=decision())
+    day = date(2025, 1, 1)
+    with caught_up(read_side) as conn:
+        (now_known,) = staff_on_page(conn, "SNV", day, q="van an")[1]
+        assert now_known["full_name"] == "Nguyễn Văn Ân"
+        (before,) = staff_on_page(conn, "SNV", day, known_at=known_before_rename, q="an")[1]
+        assert before["full_name"] == "Nguyễn Văn An"
+        assert staff_on_page(conn, "SNV", day, known_at=known_before_rename, q="binh") == (0, [])
+        before_anything = known_before_rename - timedelta(days=1)
+        assert staff_on_page(conn, "SNV", day, known_at=before_anything) == (0, [])
+
+
+def test_sort_keys_are_compared_byte_by_byte(ledger: Ledger, read_side: Projector) -> None:
+    """The sort keys hold digits, spaces and a bar: a linguistic collation would skip the
+    spaces and the bar and mix the names up, so the columns are compared as bytes."""
+    with read_side.engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            pytest.skip("SQLite compares text as bytes")
+        schema = conn.get_execution_options()["schema_translate_map"][None]
+        collations = dict(
+            conn.execute(
+                text(
+                    "SELECT table_name, collation_name FROM information_schema.columns "
+                    "WHERE table_schema = :schema AND column_name = 'sort_key'"
+                ),
+                {"schema": schema},
+            ).all()
+        )
+    assert collations == {"rm_history": "C", "rm_roster": "C"}

@@ -16,8 +16,8 @@ from typing import Annotated, Any, NoReturn
 from fastapi import Depends
 
 from api.auth import current_principal
-from api.deps import Services, services
-from api.errors import PROBLEM_JSON, PROBLEMS, Forbidden
+from api.deps import Services, services_dependency
+from api.errors import PROBLEM_JSON, Forbidden, problem_of
 from api.policy import Action, Principal, Verdict, decide, visible_record
 from domain.errors import NotFound
 from domain.profile import Profile
@@ -26,36 +26,56 @@ from domain.values import Actor, Role
 from projections.units import unit
 
 Caller = Annotated[Principal, Depends(current_principal)]
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(services_dependency)]
+
+# The last page a listing serves (beyond it, the offset would not fit the database's integers).
+MAX_PAGE = 100_000
+# Versions and years are looked up in the database: bounded, so they fit its integers.
+MAX_VERSION = 2**31 - 1
 
 # The restriction level of each résumé field group (0: open to whoever reads the record).
 LEVELS: dict[str, int] = {name: group.restricted for name, group in GROUPS.items()}
 
 
-def _problem(description: str, code: str, status: int, detail_en: str) -> dict[str, Any]:
-    return {
+def problem(
+    description: str,
+    code: str,
+    status: int,
+    detail_en: str,
+    headers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An error answer of the OpenAPI document: a problem document, with an example."""
+    answer: dict[str, Any] = {
         "description": description,
         "content": {
             PROBLEM_JSON: {
                 "schema": {"$ref": "#/components/schemas/Problem"},
                 "example": {
                     "type": f"urn:hoso:problem:{code}",
-                    "title": PROBLEMS[code].title,
+                    "title": problem_of(code).title,
                     "status": status,
-                    "detail": PROBLEMS[code].detail,
+                    "detail": problem_of(code).detail,
                     "code": code,
                     "detail_en": detail_en,
                 },
             }
         },
     }
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
 UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {
-    401: _problem("Not signed in", "unauthenticated", 401, "sign in")
+    401: problem(
+        "Not signed in, or the session or token is unknown, expired or revoked",
+        "unauthenticated",
+        401,
+        "sign in",
+    )
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: _problem(
+    404: problem(
         "Unknown, or not visible to the caller (the two are not told apart)",
         "not_found",
         404,
@@ -63,10 +83,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     )
 }
 FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: _problem("The caller may see the resource but not do this", "forbidden", 403, "may not …")
+    403: problem(
+        "The caller may see the resource but not do this; or must first change a temporary "
+        "password or enrol a second factor; or sent a session cookie without its CSRF token",
+        "forbidden",
+        403,
+        "may not …",
+    )
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: _problem(
+    409: problem(
         "Stale expected_version, a duplicate, or a change already decided",
         "version_conflict",
         409,
@@ -75,11 +101,19 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     )
 }
 INVALID: dict[int | str, dict[str, Any]] = {
-    422: _problem(
+    422: problem(
         "Invalid input, or not allowed by the rules", "invalid_input", 422, "reason: required"
     )
 }
-READ_ERRORS: dict[int | str, dict[str, Any]] = {**UNAUTHENTICATED, **NOT_FOUND, **INVALID}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: problem("The store does not answer", "unavailable", 503, "the store does not answer")
+}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    **UNAUTHENTICATED,
+    **FORBIDDEN,
+    **NOT_FOUND,
+    **INVALID,
+}
 COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     **UNAUTHENTICATED,
     **FORBIDDEN,
@@ -124,7 +158,7 @@ def refuse(
 ) -> NoReturn:
     """Record the refusal, then answer 403 where the caller may see the resource and 404
     (the very answer an unknown resource gets) where not."""
-    svc.ledger.record_access(
+    svc.record_access(
         "refused",
         resource,
         actor=caller_actor(principal),
@@ -293,7 +327,7 @@ class Disclosure:
         if not self.shown or self.principal.profile_id == self.profile_id:
             return
         verdict = self._verdict(max(LEVELS.get(g, 0) for g in self.shown))
-        svc.ledger.record_access(
+        svc.record_access(
             "restricted_read",
             resource,
             actor=actor_of(self.principal, verdict),

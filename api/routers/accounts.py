@@ -30,6 +30,7 @@ from api.auth import (
 )
 from api.deps import Services, services
 from api.policy import ALLOWED, Action, Grant, Principal, decide
+from api.routers import COMMAND_ERRORS, READ_ERRORS
 from domain.account import Account, account_creators, may_grant
 from domain.errors import NotFound
 from domain.values import Actor, Role, json_ready
@@ -176,7 +177,7 @@ def _view(account: Account, today: date) -> dict[str, Any]:
 # -- endpoints -----------------------------------------------------------------------------
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=COMMAND_ERRORS)
 def create_account(body: AccountIn, caller: Full, svc: Svc, store: Store) -> dict[str, Any]:
     """Create an account with a temporary password, shown this once; the holder changes it
     at the first login. A personal account belongs to the unit its person works in."""
@@ -198,6 +199,11 @@ def create_account(body: AccountIn, caller: Full, svc: Svc, store: Store) -> dic
             if not body.unit_code:
                 raise fail(422, "invalid_input", "the account's unit is required")
             unit_code = svc.ledger.unit(body.unit_code).code
+            if not decide(principal, Action.READ_UNIT, unit_code=unit_code) and not decide(
+                principal, Action.MANAGE_ACCOUNTS, unit_code=unit_code
+            ):
+                # A unit out of the caller's sight is answered as one that does not exist.
+                raise fail(404, "not_found", f"no unit with code {body.unit_code}")
             profile_id = None
     creators = account_creators(svc.ledger.jurisdiction.accounts, body.kind)
     grant = next((g for g in _grants_over(principal, unit_code) if g.role in creators), None)
@@ -230,7 +236,7 @@ def create_account(body: AccountIn, caller: Full, svc: Svc, store: Store) -> dic
     }
 
 
-@router.get("/{username}")
+@router.get("/{username}", responses=READ_ERRORS)
 def read_account(username: str, caller: Full, svc: Svc) -> dict[str, Any]:
     """One's own account, or an account within the caller's reach."""
     account = _account(svc, username)
@@ -242,7 +248,7 @@ def read_account(username: str, caller: Full, svc: Svc) -> dict[str, Any]:
     return _view(account, caller.today)
 
 
-@router.post("/{username}/grants", status_code=status.HTTP_201_CREATED)
+@router.post("/{username}/grants", status_code=status.HTTP_201_CREATED, responses=COMMAND_ERRORS)
 def grant_role(username: str, body: GrantIn, caller: Full, svc: Svc) -> dict[str, Any]:
     """Grant a role for a unit (and the units below it)."""
     account = _account(svc, username)
@@ -270,7 +276,7 @@ def _existing_grant(caller: Caller, svc: Services, account: Account, grant_id: s
     return _granting(caller, svc, held["role"], held["unit_code"])
 
 
-@router.post("/{username}/grants/{grant_id}/restrict")
+@router.post("/{username}/grants/{grant_id}/restrict", responses=COMMAND_ERRORS)
 def restrict_grant(
     username: str, grant_id: str, body: RestrictIn, caller: Full, svc: Svc
 ) -> dict[str, Any]:
@@ -288,7 +294,7 @@ def restrict_grant(
     return _view(svc.ledger.account(account.username), caller.today)
 
 
-@router.post("/{username}/grants/{grant_id}/extend")
+@router.post("/{username}/grants/{grant_id}/extend", responses=COMMAND_ERRORS)
 def extend_grant(
     username: str, grant_id: str, body: ExtendIn, caller: Full, svc: Svc
 ) -> dict[str, Any]:
@@ -305,7 +311,7 @@ def extend_grant(
     return _view(svc.ledger.account(account.username), caller.today)
 
 
-@router.post("/{username}/revoke")
+@router.post("/{username}/revoke", responses=COMMAND_ERRORS)
 def revoke_account(
     username: str, body: RevokeIn, caller: Full, svc: Svc, store: Store
 ) -> dict[str, Any]:
@@ -320,7 +326,7 @@ def revoke_account(
     return _view(svc.ledger.account(account.username), caller.today)
 
 
-@router.post("/{username}/password-reset")
+@router.post("/{username}/password-reset", responses=COMMAND_ERRORS)
 def reset_password(username: str, caller: Full, svc: Svc, store: Store) -> dict[str, Any]:
     """A temporary password, shown this once, to be changed at the next login; the
     account's sessions and tokens end, and a lock after failed logins with them."""
@@ -340,7 +346,7 @@ def reset_password(username: str, caller: Full, svc: Svc, store: Store) -> dict[
     }
 
 
-@router.post("/{username}/unlock")
+@router.post("/{username}/unlock", responses=COMMAND_ERRORS)
 def unlock_account(username: str, caller: Full, svc: Svc, store: Store) -> dict[str, Any]:
     """Unlock an account (locked after failed logins or by an administrator)."""
     account = _account(svc, username)
@@ -351,7 +357,7 @@ def unlock_account(username: str, caller: Full, svc: Svc, store: Store) -> dict[
     return _view(svc.ledger.account(account.username), caller.today)
 
 
-@router.post("/{username}/lock")
+@router.post("/{username}/lock", responses=COMMAND_ERRORS)
 def lock_account(
     username: str, body: LockIn, caller: Full, svc: Svc, store: Store
 ) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.policy import Action
-from api.routers import READ_ERRORS, Caller, Svc, scope_unit
+from api.routers import MAX_PAGE, READ_ERRORS, Caller, Svc, scope_unit
 from api.schemas import ArchiveOut
 from domain.values import json_ready
 from projections.archive import archive
@@ -37,7 +37,7 @@ def departed_staff(
     current_only: Annotated[
         bool, Query(description="leave out departures the person came back from")
     ] = True,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """Departures, the latest first."""

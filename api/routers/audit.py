@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.policy import Action, decide
-from api.routers import READ_ERRORS, Caller, Svc, allowed_on_unit, refuse
+from api.routers import MAX_PAGE, READ_ERRORS, Caller, Svc, allowed_on_unit, refuse
 from api.schemas import AuditPage
 from domain.calendar import business_timezone
 from domain.errors import NotFound
@@ -49,11 +49,11 @@ def audit_trail(
     recorded_to: Annotated[
         datetime | None, Query(alias="to", description="recorded before (exclusive)")
     ] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Who did what, to whom, when and why, in log order."""
-    svc.current()
+    svc.current(audit=True)
     profile_id: str | None = None
     with svc.reader.connect() as conn:
         if profile is not None:

@@ -28,6 +28,7 @@ from api.auth import (
     verify_password,
 )
 from api.deps import Services, services
+from api.routers import FORBIDDEN, INVALID, NOT_FOUND, UNAUTHENTICATED, problem
 from domain.values import Actor, Role
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -68,6 +69,34 @@ class TokenIn(BaseModel):
     days: int = Field(ge=1, le=3650)
 
 
+Responses = dict[int | str, dict[str, Any]]
+SIGNED_IN: Responses = {**UNAUTHENTICATED, **FORBIDDEN}
+LOGIN_ERRORS: Responses = {
+    401: problem(
+        "Wrong username or password, a TOTP code missing or wrong, or the account locked",
+        "invalid_credentials",
+        401,
+        "wrong username or password",
+    ),
+    **INVALID,
+    429: problem(
+        "Too many failed logins from this address: try again after Retry-After seconds",
+        "too_many_attempts",
+        429,
+        "too many failed logins from this address",
+        headers={"Retry-After": {"schema": {"type": "integer"}}},
+    ),
+}
+TOTP_CONFLICT: Responses = {
+    409: problem(
+        "A second factor is enrolled already, or its enrolment was not started",
+        "totp_already_enrolled",
+        409,
+        "a second factor is enrolled already",
+    )
+}
+
+
 def _self_actor(caller: Caller) -> Actor:
     """The holder acting on their own account."""
     grant = caller.principal.grants[0] if caller.principal.grants else None
@@ -76,7 +105,7 @@ def _self_actor(caller: Caller) -> Actor:
     return Actor(caller.account.username, grant.role, grant.unit_code)
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=LoginOut, responses=LOGIN_ERRORS)
 def log_in(body: LoginIn, request: Request, response: Response, svc: Svc) -> dict[str, Any]:
     """Open a browser session: the token goes in an HttpOnly cookie, the CSRF token in the
     answer. Accounts with a second factor give their current TOTP code."""
@@ -110,7 +139,7 @@ def log_in(body: LoginIn, request: Request, response: Response, svc: Svc) -> dic
     }
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN)
 def log_out(caller: Onboarding, store: Store) -> Response:
     """End this session (or revoke the bearer token used)."""
     store.revoke(caller.credential.id)
@@ -119,7 +148,7 @@ def log_out(caller: Onboarding, store: Store) -> Response:
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=SIGNED_IN)
 def me(caller: Onboarding) -> dict[str, Any]:
     """Who is calling, with the grants in force today and what is still due."""
     p, account = caller.principal, caller.account
@@ -139,7 +168,9 @@ def me(caller: Onboarding) -> dict[str, Any]:
     }
 
 
-@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/password", status_code=status.HTTP_204_NO_CONTENT, responses={**SIGNED_IN, **INVALID}
+)
 async def change_password(
     body: PasswordIn, request: Request, caller: Onboarding, svc: Svc, store: Store
 ) -> None:
@@ -163,7 +194,7 @@ async def change_password(
     await run_in_threadpool(record)
 
 
-@router.post("/totp")
+@router.post("/totp", responses={**SIGNED_IN, **TOTP_CONFLICT})
 def start_totp(caller: Onboarding, store: Store) -> dict[str, Any]:
     """Begin enrolling a second factor: a new secret, as a provisioning URI for an
     authenticator app; it takes effect once a code from it is confirmed."""
@@ -177,7 +208,11 @@ def start_totp(caller: Onboarding, store: Store) -> dict[str, Any]:
     return {"secret": secret, "provisioning_uri": uri}
 
 
-@router.post("/totp/confirm", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/totp/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**SIGNED_IN, **TOTP_CONFLICT, **INVALID},
+)
 def confirm_totp(body: TotpConfirmIn, caller: Onboarding, svc: Svc, store: Store) -> None:
     """Confirm the second factor with a code from the authenticator app."""
     if caller.account.totp_enrolled:
@@ -192,7 +227,7 @@ def confirm_totp(body: TotpConfirmIn, caller: Onboarding, svc: Svc, store: Store
     store.set_totp_pending(caller.credential.id, None)
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED)
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses={**SIGNED_IN, **INVALID})
 def create_token(body: TokenIn, caller: Full, store: Store) -> dict[str, Any]:
     """A bearer token for a program, shown this once; it lasts ``days`` (at most the
     configured maximum, 90 by default)."""
@@ -211,7 +246,7 @@ def create_token(body: TokenIn, caller: Full, store: Store) -> dict[str, Any]:
     return {**credential.public(), "token": token}
 
 
-@router.get("/tokens")
+@router.get("/tokens", responses=SIGNED_IN)
 def list_tokens(caller: Full, store: Store) -> dict[str, Any]:
     """The caller's bearer tokens (never the tokens themselves)."""
     now = store.now()
@@ -223,7 +258,11 @@ def list_tokens(caller: Full, store: Store) -> dict[str, Any]:
     }
 
 
-@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**SIGNED_IN, **NOT_FOUND, **INVALID},
+)
 def revoke_token(token_id: str, caller: Full, store: Store) -> None:
     """Revoke one of the caller's bearer tokens."""
     owned = {c.id for c in store.tokens(caller.account.username) if c.revoked_at is None}

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.errors import Unavailable
-from api.routers import Svc
-from api.schemas import HealthOut, Problem
+from api.routers import UNAVAILABLE, Svc
+from api.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 
@@ -28,7 +28,7 @@ METRICS_EXAMPLE = (
 @router.get(
     "/api/healthz",
     response_model=HealthOut,
-    responses={503: {"model": Problem, "description": "The store does not answer"}},
+    responses=UNAVAILABLE,
 )
 def health(svc: Svc) -> dict[str, Any]:
     """The store answers, and how far each read model lags behind the event log."""

@@ -7,11 +7,15 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.deps import Services
+from api.errors import Unavailable
 from api.policy import Action, Principal, decide
 from api.routers import (
     COMMAND_ERRORS,
+    FORBIDDEN,
+    MAX_VERSION,
     READ_ERRORS,
     Caller,
     Disclosure,
@@ -19,6 +23,7 @@ from api.routers import (
     actor_of,
     allowed_on_unit,
     known_unit,
+    problem,
     refuse,
 )
 from api.schemas import (
@@ -33,8 +38,41 @@ from domain.errors import InvalidInput, NotFound
 from domain.resume import clean_record
 from domain.values import json_ready
 from projections.profiles import change_sets, profile_view
+from projections.units import unit
+from signing import keystore
+from signing.pki import common_name
+from signing.resume_pdf import AGENCY_FIELD, render_resume, sign_pdf
 
 router = APIRouter(prefix="/api/profiles", tags=["profiles"])
+
+
+class ExportConfig(BaseSettings):
+    """``HOSO_*`` settings of exports: where the résumé is signed with the agency's key
+    from the server keystore (unsigned when no passphrase is configured)."""
+
+    model_config = SettingsConfigDict(env_prefix="HOSO_", extra="ignore")
+
+    keystore_passphrase: str | None = None
+    agency_keystore_account: str = "agency"
+
+
+PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The résumé (Mẫu 2C-BNV/2008) in PDF",
+        "content": {
+            "application/pdf": {
+                "schema": {"type": "string", "format": "binary"},
+                "example": "%PDF-1.7 … (Mẫu 2C-BNV/2008, with its signature fields)",
+            }
+        },
+    },
+    503: problem(
+        "The agency's signing key is configured but cannot be used",
+        "unavailable",
+        503,
+        "the agency's signing key cannot be used",
+    ),
+}
 
 # What a history entry lists apart from the event's own values.
 _ENVELOPE = frozenset(
@@ -153,7 +191,9 @@ def profile_state(
     profile_id: str,
     principal: Caller,
     svc: Svc,
-    version: Annotated[int | None, Query(ge=1, description="the record at this version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="the record at this version")
+    ] = None,
     as_of: Annotated[
         date | None, Query(description="the record as it stood on this business date")
     ] = None,
@@ -201,3 +241,87 @@ def profile_change_sets(
     result = {"change_sets": seen.data(json_ready(found))}
     seen.record_read(svc, f"profile:{row['profile_id']}/change-sets")
     return result
+
+
+def _agency_signature(svc: Services, pdf: bytes, unit_name: str) -> bytes:
+    """The PDF signed in the agency's field with the key of the server keystore, when a
+    keystore passphrase is configured; as it is otherwise."""
+    config = ExportConfig()
+    if not config.keystore_passphrase:
+        return pdf
+    directory = keystore.default_directory(svc.ledger.settings)
+    try:
+        key, certificate, chain = keystore.load(
+            directory, config.agency_keystore_account, config.keystore_passphrase
+        )
+    except keystore.KeystoreError as exc:
+        raise Unavailable(f"the agency's signing key cannot be used: {exc.message}") from None
+    return sign_pdf(
+        pdf,
+        key=key,
+        certificate=certificate,
+        chain=chain,
+        field_name=AGENCY_FIELD,
+        reason="Xác nhận của cơ quan, đơn vị",
+        location=unit_name,
+        signer_name=common_name(certificate),
+    )
+
+
+@router.get(
+    "/{profile_id}/resume.pdf",
+    response_class=Response,
+    responses={**PDF_RESPONSE, **READ_ERRORS, **FORBIDDEN},
+)
+def export_resume(profile_id: str, principal: Caller, svc: Svc) -> Response:
+    """The approved résumé (Mẫu 2C-BNV/2008) as a PDF, for those who may export the record
+    (the person too); signed by the agency where its key is configured. Restricted field
+    groups are printed only for a caller cleared for all of them. Every export is recorded
+    in the audit trail."""
+    unknown = f"no profile {profile_id}"
+    svc.current()
+    with svc.reader.connect() as conn:
+        view = profile_view(conn, profile_id.strip())
+        found = unit(conn, view["unit_code"]) if view is not None else None
+    if view is None:
+        raise NotFound(unknown)
+    pid, unit_code = view["profile_id"], view["unit_code"]
+    verdict = decide(principal, Action.EXPORT, unit_code=unit_code, profile_id=pid)
+    if not verdict:
+        visible = decide(principal, Action.READ_PROFILE, unit_code=unit_code, profile_id=pid)
+        refuse(
+            svc,
+            principal,
+            f"profile:{pid}/resume.pdf",
+            verdict,
+            visible=bool(visible),
+            unknown=unknown,
+            profile_id=pid,
+        )
+    seen = Disclosure(principal, unit_code=unit_code, profile_id=pid)
+    seen.record(view["record"])
+    unit_name = found["name"] if found else unit_code
+    pdf = render_resume(
+        view,
+        unit_name=unit_name,
+        printed_on=svc.ledger.today(),
+        show_restricted=not seen.withheld,
+    )
+    pdf = _agency_signature(svc, pdf, unit_name)
+    shown = sorted(seen.shown) if not seen.withheld else []
+    svc.ledger.record_access(
+        "export",
+        f"profile:{pid}/resume.pdf",
+        actor=actor_of(principal, verdict),
+        profile_id=pid,
+        fields=shown,
+        basis=verdict.reason,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="so-yeu-ly-lich-{pid}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )

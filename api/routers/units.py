@@ -1,8 +1,10 @@
 """Units: the tree, one unit with its reorganisations and headcount, its roster (now or on
-a past date), and the commands that create and reorganise units."""
+a past date, and exported in CSV), and the commands that create and reorganise units."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Annotated, Any
 
@@ -12,6 +14,8 @@ from api.deps import Services
 from api.policy import Action, Principal, decide
 from api.routers import (
     COMMAND_ERRORS,
+    FORBIDDEN,
+    MAX_PAGE,
     READ_ERRORS,
     Caller,
     Svc,
@@ -123,7 +127,9 @@ def unit_headcount(
     code: str,
     principal: Caller,
     svc: Svc,
-    year: Annotated[int | None, Query(description="quota year; this year by default")] = None,
+    year: Annotated[
+        int | None, Query(ge=1945, le=2200, description="quota year; this year by default")
+    ] = None,
 ) -> dict[str, Any]:
     """Headcount per category against the year's staffing quota, for the unit itself and
     with every unit below it."""
@@ -132,46 +138,59 @@ def unit_headcount(
         return headcount(conn, found["code"], year or svc.ledger.today().year)
 
 
+def _staff(
+    svc: Services,
+    code: str,
+    *,
+    as_of: date | None,
+    q: str | None,
+    category: EmployeeCategory | None,
+    page: int,
+    per_page: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The staff of the unit and every unit below it, in Vietnamese name order: now, or on
+    a past date (from the bitemporal history); the total and one page."""
+    with svc.reader.connect() as conn:
+        if as_of is None:
+            result = roster(
+                conn,
+                RosterFilter(unit_code=code, q=q, category=category.value if category else None),
+                page=page,
+                per_page=per_page,
+            )
+            return result.total, result.rows
+        everyone = staff_on(conn, code, as_of)
+    words = fold(q).split() if q else []
+    matching = [
+        r
+        for r in everyone
+        if all(w in fold(r["full_name"] or "") for w in words)
+        and (category is None or r["category"] == category.value)
+    ]
+    return len(matching), matching[(page - 1) * per_page : page * per_page]
+
+
+AS_OF = Query(description="the roster as it stood on this business date")
+NAME_QUERY = Query(description="name, with or without diacritics")
+
+
 @router.get("/{code}/roster", response_model=RosterOut, responses=READ_ERRORS)
 def unit_roster(
     code: str,
     principal: Caller,
     svc: Svc,
-    as_of: Annotated[
-        date | None, Query(description="the roster as it stood on this business date")
-    ] = None,
-    q: Annotated[str | None, Query(description="name, with or without diacritics")] = None,
+    as_of: Annotated[date | None, AS_OF] = None,
+    q: Annotated[str | None, NAME_QUERY] = None,
     category: EmployeeCategory | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """Staff of the unit and every unit below it, in Vietnamese name order: now, or on a
     past date (``as_of``, from the bitemporal history)."""
     found = readable_unit(svc, principal, code)
-    with svc.reader.connect() as conn:
-        if as_of is None:
-            result = roster(
-                conn,
-                RosterFilter(
-                    unit_code=found["code"],
-                    q=q,
-                    category=category.value if category else None,
-                ),
-                page=page,
-                per_page=per_page,
-            )
-            total, rows = result.total, result.rows
-        else:
-            everyone = staff_on(conn, found["code"], as_of)
-            words = fold(q).split() if q else []
-            matching = [
-                r
-                for r in everyone
-                if all(w in fold(r["full_name"] or "") for w in words)
-                and (category is None or r["category"] == category.value)
-            ]
-            total = len(matching)
-            rows = matching[(page - 1) * per_page : page * per_page]
+    total, rows = _staff(
+        svc, found["code"], as_of=as_of, q=q, category=category, page=page, per_page=per_page
+    )
     staff = [RosterEntry.model_validate(json_ready(r)) for r in rows]
     return {
         "unit": found,
@@ -181,6 +200,90 @@ def unit_roster(
         "per_page": per_page,
         "staff": staff,
     }
+
+
+# The columns of the roster export: (Vietnamese header, field of a roster entry).
+CSV_COLUMNS = (
+    ("Họ và tên", "full_name"),
+    ("Ngày sinh", "birth_date"),
+    ("Giới tính", "gender"),
+    ("Dân tộc", "ethnicity"),
+    ("Mã đơn vị", "unit_code"),
+    ("Phòng, ban", "department"),
+    ("Chức vụ", "position"),
+    ("Loại cán bộ, công chức, viên chức", "category"),
+    ("Mã vị trí việc làm", "job_position_code"),
+    ("Mã ngạch", "rank_code"),
+    ("Bậc lương", "salary_step"),
+    ("Hệ số lương", "coefficient"),
+    ("Ngày bắt đầu công tác", "start_date"),
+    ("Trạng thái", "status"),
+    ("Mã hồ sơ", "profile_id"),
+)
+CSV_EXAMPLE = (
+    "\ufeffSTT,"
+    + ",".join(header for header, _ in CSV_COLUMNS)
+    + "\r\n1,Nguyễn Văn An,1985-03-14,male,01,STC.NS,Phòng Ngân sách,Chuyên viên,"
+    "civil_servant,,01.003,3,3.00,2010-09-01,active,3f6c1c1e-8d8a-4f43-9a59-1c2f3b0e7a10\r\n"
+)
+
+
+@router.get(
+    "/{code}/roster.csv",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The roster in CSV: UTF-8 with a byte order mark, headers in "
+            "Vietnamese, one row per person",
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": CSV_EXAMPLE,
+                }
+            },
+        },
+        **READ_ERRORS,
+        **FORBIDDEN,
+    },
+)
+def export_roster(
+    code: str,
+    principal: Caller,
+    svc: Svc,
+    as_of: Annotated[date | None, AS_OF] = None,
+    category: EmployeeCategory | None = None,
+) -> Response:
+    """The whole roster of the unit and every unit below it, for a spreadsheet (Excel
+    reads the byte order mark as UTF-8). Every export is recorded in the audit trail."""
+    svc.current()
+    with svc.reader.connect() as conn:
+        found = unit(conn, _code(code))
+    if found is None:
+        raise NotFound(f"no unit {_code(code)}")
+    verdict = allowed_on_unit(svc, principal, Action.EXPORT, found["code"])
+    _, rows = _staff(
+        svc, found["code"], as_of=as_of, q=None, category=category, page=1, per_page=10**9
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["STT", *(header for header, _ in CSV_COLUMNS)])
+    for number, row in enumerate(json_ready(rows), start=1):
+        writer.writerow([number, *("" if row.get(f) is None else row[f] for _, f in CSV_COLUMNS)])
+    svc.ledger.record_access(
+        "export",
+        f"unit:{found['code']}/roster.csv",
+        actor=actor_of(principal, verdict),
+        basis=verdict.reason,
+    )
+    day = (as_of or svc.ledger.today()).isoformat()
+    return Response(
+        ("\ufeff" + out.getvalue()).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="danh-sach-{found["code"]}-{day}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/{code}/rename", response_model=UnitOut, responses=COMMAND_ERRORS)
