@@ -17,14 +17,7 @@ def read_model_engine(settings: Settings, *, writer: bool = False, **options: An
     read lock while the ledger writes)."""
     env = settings.eventsourcing_env()
     if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
-        url = URL.create(
-            "postgresql+psycopg",
-            username=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"] or None,
-            host=env["POSTGRES_HOST"],
-            port=int(env["POSTGRES_PORT"]),
-            database=env["POSTGRES_DBNAME"],
-        )
+        url = _postgres_url(env)
         engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, **options)
         if settings.database_schema:
             return engine.execution_options(schema_translate_map={None: settings.database_schema})
@@ -52,3 +45,29 @@ def read_model_engine(settings: Settings, *, writer: bool = False, **options: An
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _postgres_url(env: dict[str, str]) -> URL:
+    return URL.create(
+        "postgresql+psycopg",
+        username=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        database=env["POSTGRES_DBNAME"],
+    )
+
+
+def serves(engine: Engine, settings: Settings) -> bool:
+    """Whether ``engine`` holds the read models of ``settings`` on PostgreSQL: the database
+    and schema ``read_model_engine(settings)`` would give, so that another process can open
+    the same with the settings alone."""
+    if not settings.database_url or engine.dialect.name != "postgresql":
+        return False
+    url = _postgres_url(settings.eventsourcing_env())
+    if engine.url.render_as_string(hide_password=False) != url.render_as_string(
+        hide_password=False
+    ):
+        return False
+    translate = engine.get_execution_options().get("schema_translate_map") or {}
+    return (translate.get(None) or "") == settings.database_schema

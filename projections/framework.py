@@ -17,17 +17,27 @@ PostgreSQL (``insert_rows``); the tracking rows of all the models behind are mov
 statement; the cyclic garbage collector waits until the page is done. After a catch-up
 that applied many events (a rebuild, a first start), the planner statistics of the tables
 are brought up to date, or PostgreSQL would plan the queries for empty tables.
+
+On PostgreSQL, a long catch-up (a rebuild, a first start) is shared with a helper process
+(``Helper``, ``projections.helper``): it projects some of the read models while this
+process projects the others, each model in transactions of its own as ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -51,6 +61,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import JSON, TypeEngine
 
 from domain.application import Ledger
+from domain.settings import Settings
 from domain.values import ProfileStatus
 from projections.facts import approved_values, status_after
 
@@ -70,6 +81,7 @@ tracking = Table(
 # last time, PostgreSQL's planner statistics of the read-model tables are brought up to date.
 ANALYZE_AFTER = 10_000
 ANALYZE_SAMPLE = 10  # the statistics target of that ANALYZE
+HELPER_AFTER = 20_000  # the backlog from which a helper process is worth starting
 
 try:  # how SQLAlchemy hands JSON values to psycopg
     from sqlalchemy.dialects.postgresql.psycopg import _PGJSON
@@ -161,12 +173,39 @@ class ProjectionStatus:
         return self.head - self.position
 
 
+@dataclass(frozen=True)
+class Helper:
+    """A second process that projects some of the read models (``models``, by name) while
+    this one projects the others, during a catch-up long enough to be worth it (at least
+    ``after`` positions on both sides). Each process reads and decodes the log; each model
+    is applied by one of them only, in transactions of its own that move its tracking row,
+    so a model is kept exactly once as ever. The helper opens the ledger and the read
+    models from ``settings`` alone: the projector's engine must be the one
+    ``read_model_engine(settings)`` makes (``database.serves``)."""
+
+    settings: Settings
+    models: frozenset[str]
+    after: int = HELPER_AFTER
+
+
 class Projector:
     def __init__(
-        self, ledger: Ledger, engine: Engine, models: Sequence[ReadModel], page_size: int = 1000
+        self,
+        ledger: Ledger,
+        engine: Engine,
+        models: Sequence[ReadModel],
+        page_size: int = 1000,
+        *,
+        helper: Helper | None = None,
+        statistics: bool = True,
     ) -> None:
+        """``statistics``: update the planner statistics after a large catch-up."""
         self.ledger, self.engine, self.models = ledger, engine, list(models)
         self.page_size = page_size
+        self.helper = helper
+        self.statistics = statistics
+        self._helper: _HelperProcess | None = None  # started on the first long catch-up
+        self.helped = 0  # catch-ups shared with the helper
         self._lock = threading.Lock()  # one catch-up at a time within this process
         self._unanalyzed = 0  # events applied since the planner statistics were updated
 
@@ -221,11 +260,52 @@ class Projector:
             return self._catch_up(until, progress)
 
     def _catch_up(self, until: int | None, progress: Callable[[int], None] | None) -> int:
-        read = 0
         # Read once, then kept here: a page moves every model behind it to its end, or
         # raises ConcurrentProjector when another projector moved one first.
         positions = self.positions()
         head = self.head()
+        read = 0
+        helping = self._start_helper(positions, head, until)
+        if helping is not None:
+            helper, names, target = helping
+            own = [m for m in self.models if m.name not in names]
+            try:
+                self._follow(
+                    own, {m.name: positions[m.name] for m in own}, target, target, progress
+                )
+            except BaseException:
+                self._stop_helper()  # its page in progress is rolled back
+                raise
+            try:
+                helper.done()
+            except RuntimeError as exc:
+                # Whatever went wrong there, this process projects its read models from now
+                # on (from where they are: the helper's pages are transactions too).
+                log.warning("%s\nprojecting %s in this process", exc, ", ".join(sorted(names)))
+                self._stop_helper()
+                self.helper = None
+            except BaseException:
+                self._stop_helper()
+                raise
+            else:
+                read = target - min(positions.values())
+                self.helped += 1
+            positions, head = self.positions(), max(head, target)
+        return read + self._follow(self.models, positions, until, head, progress, finish=True)
+
+    def _follow(
+        self,
+        models: Sequence[ReadModel],
+        positions: dict[str, int],
+        until: int | None,
+        head: int,
+        progress: Callable[[int], None] | None,
+        *,
+        finish: bool = False,
+    ) -> int:
+        """Apply pages to ``models`` up to the head (or ``until``); returns how many log
+        positions were read. ``finish``: the catch-up ends here (statistics may follow)."""
+        read = 0
         while True:
             start = min(positions.values(), default=0)
             stop = head if until is None else min(until, head)
@@ -234,7 +314,7 @@ class Projector:
                     head = self.head()  # what was recorded meanwhile is part of the head
                     stop = head if until is None else min(until, head)
                 if start >= stop:
-                    if start >= head:
+                    if finish and start >= head:
                         self._analyze_if_due()
                     return read
             with _no_cycle_collection():
@@ -242,11 +322,53 @@ class Projector:
                 if not page:
                     return read
                 last = page[-1].position
-                self._unanalyzed += self._apply_page(page, positions, last)
+                self._unanalyzed += self._apply_page(page, models, positions, last)
             positions = {name: max(position, last) for name, position in positions.items()}
             read += len(page)
             if progress is not None:
                 progress(last)
+
+    def _start_helper(
+        self, positions: dict[str, int], head: int, until: int | None
+    ) -> tuple[_HelperProcess, set[str], int] | None:
+        """Give the helper its part of this catch-up, when there is a helper and the backlog
+        of both parts is worth it: the helper, the models it projects, and the position
+        both parts go to."""
+        helper = self.helper
+        if helper is None:
+            return None
+        target = head if until is None else min(until, head)
+        names = {m.name for m in self.models if m.name in helper.models}
+        own = [m.name for m in self.models if m.name not in names]
+        if not names or not own:
+            return None
+        if target - max(positions[n] for n in names) < helper.after:
+            return None
+        if target - max(positions[n] for n in own) < helper.after:
+            return None
+        try:
+            if self._helper is None or not self._helper.alive():
+                self._helper = _HelperProcess.start(helper.settings)
+                weakref.finalize(self, self._helper.close)
+            self._helper.project(
+                [m for m in self.models if m.name in names], self.page_size, target
+            )
+        except OSError as exc:
+            log.warning("no helper process (%s): projecting in this one", exc)
+            self._stop_helper()
+            return None
+        return self._helper, names, target
+
+    def _stop_helper(self) -> None:
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+
+    def close(self) -> None:
+        """Stop the helper process, if one was started (it stops with this process too)."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
     def _read(self, start: int, stop: int) -> list[Positioned]:
         """The page of the log after ``start``, decoded."""
@@ -256,10 +378,17 @@ class Projector:
         to_domain_event = self.ledger.mapper.to_domain_event
         return [Positioned(n.id, to_domain_event(n)) for n in notifications]
 
-    def _apply_page(self, page: list[Positioned], positions: dict[str, int], last: int) -> int:
-        """Apply a page in one transaction; returns how many events the models applied."""
+    def _apply_page(
+        self,
+        page: list[Positioned],
+        models: Sequence[ReadModel],
+        positions: dict[str, int],
+        last: int,
+    ) -> int:
+        """Apply a page to ``models`` in one transaction; returns how many events they
+        applied."""
         behind: dict[int, list[str]] = {}  # the models to move to ``last``, by position
-        for model in self.models:
+        for model in models:
             if positions[model.name] < last:
                 behind.setdefault(positions[model.name], []).append(model.name)
         applied = 0
@@ -281,7 +410,7 @@ class Projector:
                         f"{', '.join(names)}: moved past {position} by another projector"
                     )
             wanted: dict[tuple[int, tuple[type, ...]], list[Positioned]] = {}
-            for model in self.models:
+            for model in models:
                 position = positions[model.name]
                 if position >= last:
                     continue
@@ -305,7 +434,7 @@ class Projector:
         if self._unanalyzed < ANALYZE_AFTER:
             return
         self._unanalyzed = 0
-        if self.engine.dialect.name != "postgresql":
+        if not self.statistics or self.engine.dialect.name != "postgresql":
             return
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM needs it
@@ -331,6 +460,7 @@ class Projector:
     ) -> None:
         for model in self.models if names is None else [self.model(n) for n in names]:
             self.reset(model)
+        self._unanalyzed = max(self._unanalyzed, ANALYZE_AFTER)  # however long the log
         self.catch_up(progress=progress)
 
     def follow(self, stop: threading.Event, interval: float = 0.5) -> None:
@@ -351,7 +481,105 @@ class Projector:
                 stop.wait(pause)
 
 
-@contextmanager
+class _HelperProcess:
+    """A helper process (``python -m projections.helper``), kept for the catch-ups to come.
+    Jobs go to its stdin and answers come from its stdout, pickled; its stderr goes to an
+    unnamed temporary file, for the message should it stop."""
+
+    def __init__(self, process: subprocess.Popen[bytes], errors: int) -> None:
+        self.process, self.errors = process, errors
+
+    @classmethod
+    def start(cls, settings: Settings) -> _HelperProcess:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        errors, path = tempfile.mkstemp(prefix="hoso-helper-")
+        os.unlink(path)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "projections.helper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=env,
+            )
+        except OSError:
+            os.close(errors)
+            raise
+        helper = cls(process, errors)
+        helper._send({"parent": os.getpid(), "settings": settings})
+        return helper
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def project(self, models: Sequence[ReadModel], page_size: int, until: int) -> None:
+        """Start projecting ``models`` up to ``until``; ``done`` waits for it."""
+        self._send(
+            {
+                "models": [(type(m).__module__, type(m).__qualname__) for m in models],
+                "page_size": page_size,
+                "until": until,
+            }
+        )
+
+    def done(self) -> None:
+        """Wait for the job to be done; raise if it failed."""
+        assert self.process.stdout is not None
+        try:
+            answer, detail = pickle.load(self.process.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            code = self.process.wait()
+            raise RuntimeError(f"the helper process stopped ({code}):\n{self._said()}") from None
+        if answer != "done":
+            raise RuntimeError(f"the helper process failed:\n{detail}")
+
+    def stop(self) -> None:
+        """Kill it: what it committed stays (each page is a transaction), its page in
+        progress is rolled back."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self._reap()
+
+    def close(self) -> None:
+        """Let it end: with its stdin closed, it exits once its job is done."""
+        if self.process.poll() is None and self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._reap()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        try:
+            pickle.dump(message, self.process.stdin)
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise OSError(f"the helper process stopped:\n{self._said()}") from None
+
+    def _said(self) -> str:
+        if self.errors < 0:
+            return ""
+        size = os.fstat(self.errors).st_size
+        os.lseek(self.errors, max(0, size - 65536), os.SEEK_SET)  # its last words
+        said = os.read(self.errors, 65536).decode(errors="replace")
+        return "\n".join(said.strip().splitlines()[-15:])
+
+    def _reap(self) -> None:
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if self.errors >= 0:
+            errors, self.errors = self.errors, -1
+            os.close(errors)
+
+
+@contextlib.contextmanager
 def _no_cycle_collection() -> Iterator[None]:
     """No cyclic garbage collection while a page is read and applied. A page allocates
     hundreds of thousands of small objects (decoded events, rows) that live until the page

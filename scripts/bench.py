@@ -735,6 +735,7 @@ def projections(args: argparse.Namespace) -> Figures:
         ledger = Ledger(settings, clock=lambda: TODAY)
         writer = read_model_engine(settings, writer=True)
         reader = read_model_engine(settings)
+        projector: Projector | None = None
         try:
             progress.log(f"projections: schema {schema}, generating {people:,} people")
             generated = 0
@@ -809,10 +810,13 @@ def projections(args: argparse.Namespace) -> Figures:
             )
             samples, found = time_queries(reader, args.repeat, warmup)
         finally:
+            if projector is not None:
+                projector.close()  # its helper process, if it started one
             ledger.close()
             writer.dispose()
             reader.dispose()
 
+    helped = projector.helper.models if projector.helper and projector.helped else frozenset()
     catch_up_rate = read / times.total
     raw_rate = raw_rows / raw_seconds
     ratio = catch_up_rate / raw_rate
@@ -832,6 +836,9 @@ def projections(args: argparse.Namespace) -> Figures:
         "generate_seconds": round(generate_seconds, 2),
         "statuses": demo.statuses,
         "read_models": [m.name for m in projector.models],
+        # Applied in a helper process during the long catch-ups, when it took part (their
+        # apply times are not among the parts, which are this process's).
+        "helper_models": [m.name for m in projector.models if m.name in helped],
         "page_size": page_size,
         "rounds": len(ends),
         "catch_up_events": read,
@@ -947,12 +954,16 @@ def projections_table(figures: Figures) -> Table:
         figures["catch_up_parts_seconds"].items(), key=lambda item: -item[1]
     ):
         rows.append((f"  {key}", _seconds_share(seconds, figures["catch_up_seconds"])))
+    helper_models = figures.get("helper_models") or []
     rows.append(
         (
-            "  positions, tracking, commits",
+            "  positions, tracking, commits"
+            + (", waiting for the helper" if helper_models else ""),
             _seconds_share(figures["catch_up_other_seconds"], figures["catch_up_seconds"]),
         )
     )
+    if helper_models:
+        rows.append(("  applied in a helper process", ", ".join(helper_models)))
     rows.append(
         (
             "read-model rows per event",

@@ -4,6 +4,7 @@ catch-up, the tracking rows taken first, and the garbage collector left as it wa
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -35,6 +36,7 @@ from projections import catalogue, framework
 from projections.database import read_model_engine
 from projections.framework import (
     ConcurrentProjector,
+    Helper,
     Positioned,
     Projector,
     ReadModel,
@@ -42,6 +44,8 @@ from projections.framework import (
     sort_key_type,
 )
 from projections.history import UTCDateTime
+from projections.roster import Roster
+from scripts.demo import generate
 from tests.builders import person, unit_tree
 from tests.conftest import HR, decision
 from tests.readside import dump
@@ -217,5 +221,97 @@ def test_a_second_projector_stops_before_writing_anything(
         assert set(first.positions().values()) == {5}
         first.catch_up()
         assert all(s.lag == 0 for s in first.status())
+    finally:
+        engine.dispose()
+
+
+# -- a helper process on long catch-ups ------------------------------------------------------
+
+
+def _helped(projector: Projector) -> Projector:
+    """The projector with a helper even for a short catch-up."""
+    assert projector.helper is not None
+    projector.helper = Helper(projector.helper.settings, projector.helper.models, after=1)
+    return projector
+
+
+def test_a_helper_process_projects_some_read_models_the_same_way(
+    ledger: Ledger, make_settings: Callable[..., Settings]
+) -> None:
+    engine = read_model_engine(make_settings(), writer=True)
+    try:
+        if engine.dialect.name != "postgresql":
+            assert catalogue.projector(ledger, engine).helper is None  # one writer at a time
+            pytest.skip("a helper writes beside the projector on PostgreSQL only")
+        generate(ledger, people=30, seed=3)
+        helped = _helped(catalogue.projector(ledger, engine, page_size=50))
+        helped.prepare()
+        head = ledger.recorder.max_notification_id() or 0
+        seen: list[int] = []
+        assert helped.catch_up(until=head // 2, progress=seen.append) == head // 2
+        assert helped.positions() == {m.name: head // 2 for m in helped.models}
+        assert seen and seen[-1] == head // 2 and max(seen) == head // 2
+        first = helped._helper
+        assert first is not None and first.alive()
+        assert helped.catch_up() == head - head // 2
+        assert helped._helper is first  # the same process for the next catch-up
+        assert helped.helped == 2
+        assert all(s.lag == 0 for s in helped.status())
+        incremental = dump(helped)
+
+        alone = catalogue.projector(ledger, engine, page_size=1000)
+        alone.helper = None
+        alone.rebuild()
+        assert dump(alone) == incremental
+        helped.close()
+        assert not first.alive()
+    finally:
+        engine.dispose()
+
+
+class _FailsInTheHelper(ReadModel):
+    """Applies nothing in the test's process, and fails in a helper process."""
+
+    name = "fails_in_the_helper"
+    version = 1
+    metadata = MetaData()
+    topics = (Profile.Event,)
+
+    def apply(self, conn: Connection, events: Sequence[Positioned]) -> None:
+        if os.getpid() != int(os.environ["TEST_PROJECTOR_PID"]):
+            raise RuntimeError("failing on purpose")
+
+
+def test_when_the_helper_fails_this_process_projects_its_read_models(
+    ledger: Ledger,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings()
+    if not settings.database_url:
+        pytest.skip("a helper writes beside the projector on PostgreSQL only")
+    monkeypatch.setenv("TEST_PROJECTOR_PID", str(os.getpid()))
+    _story(ledger, people=4)
+    engine = read_model_engine(settings, writer=True)
+    try:
+        models = [Roster(ledger), _FailsInTheHelper(ledger)]
+        helper = Helper(settings, frozenset({_FailsInTheHelper.name}), after=1)
+        projector = Projector(ledger, engine, models, page_size=2, helper=helper)
+        projector.prepare()
+        head = ledger.recorder.max_notification_id() or 0
+        with caplog.at_level("WARNING", logger="projections.framework"):
+            read = projector.catch_up()
+        assert "failing on purpose" in caplog.text
+        assert "projecting fails_in_the_helper in this process" in caplog.text
+        assert projector.helper is None and projector._helper is None
+        # The helper's read model stopped before the first profile event (the units'
+        # events before it concern it not); this process took it from there.
+        logged = ledger.recorder.select_notifications(start=1, limit=head)
+        first = next(
+            n.id for n in logged if isinstance(ledger.mapper.to_domain_event(n), Profile.Event)
+        )
+        assert read == head - (first - 1)
+        assert all(s.lag == 0 for s in projector.status())
     finally:
         engine.dispose()
