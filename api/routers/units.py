@@ -40,8 +40,7 @@ from api.schemas import (
 )
 from domain.errors import NotFound
 from domain.values import EmployeeCategory, json_ready
-from domain.vietnamese import fold
-from projections.history import staff_on
+from projections.history import staff_on_page
 from projections.roster import RosterFilter, roster
 from projections.units import headcount, unit, unit_history, unit_list
 
@@ -159,15 +158,15 @@ def _staff(
                 per_page=per_page,
             )
             return result.total, result.rows
-        everyone = staff_on(conn, code, as_of)
-    words = fold(q).split() if q else []
-    matching = [
-        r
-        for r in everyone
-        if all(w in fold(r["full_name"] or "") for w in words)
-        and (category is None or r["category"] == category.value)
-    ]
-    return len(matching), matching[(page - 1) * per_page : page * per_page]
+        return staff_on_page(
+            conn,
+            code,
+            as_of,
+            page=page,
+            per_page=per_page,
+            q=q,
+            category=category.value if category else None,
+        )
 
 
 AS_OF = Query(description="the roster as it stood on this business date")
