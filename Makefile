@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $@
 
+run: export HOSO_BACKUP_KEY_FILE ?= var/backup.key
 run: $(VENV)/.installed
 	$(HOSO) init
 	$(HOSO) demo --people $(DEMO_PEOPLE) --seed 1 --if-empty

@@ -8,15 +8,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from anyio import to_thread
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
 
-from api import errors
+from api import errors, web
 from api.auth import prepare_auth
 from api.deps import Services
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
     accounts,
+    alerts,
     approvals,
     archive,
     audit,
@@ -24,13 +27,17 @@ from api.routers import (
     change_sets,
     deadlines,
     health,
+    notices,
     profiles,
+    reports,
     transitions,
     units,
 )
 from api.schemas import Problem
 from domain.application import Ledger
 from domain.settings import Settings
+from operations import tables as operations_tables
+from operations.scheduler import BackgroundJobs
 from projections import catalogue
 from projections.database import read_model_engine
 from signing.approvals import Approvals
@@ -67,11 +74,15 @@ ROUTERS = (
     audit,
     archive,
     deadlines,
+    alerts,
+    notices,
+    reports,
     health,
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> FastAPI:
+    """``scheduler``: run the scheduled jobs (operations.scheduler) in this process too."""
     settings = settings or Settings()
     ledger = Ledger(settings)
     projector = catalogue.projector(ledger, read_model_engine(settings, writer=True))
@@ -81,13 +92,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Handlers that block run in worker threads: as many at once as there are database
+        # connections kept for them (projections.database), the other requests wait.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         projector.prepare()
         prepare_auth(app, settings)
         follower = threading.Thread(
             target=projector.follow, args=(stop,), daemon=True, name="projector"
         )
         follower.start()
+        operations_tables.prepare(projector.engine)
+        jobs = BackgroundJobs(settings, ledger, projector) if scheduler else None
         yield
+        if jobs is not None:
+            jobs.close()
         stop.set()
         follower.join(timeout=10)
         store = getattr(app.state, "auth", None)
@@ -112,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     _landing(app, svc)
+    web.install(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -134,10 +153,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _landing(app: FastAPI, svc: Services) -> None:
-    """The public front door: what the service is and where to go; no personnel data."""
+    """The public front door: what the service is and where to go; no personnel data. A
+    browser is sent on to the web application (its login page when signed out)."""
 
-    @app.get("/", include_in_schema=False)
-    def landing() -> dict[str, Any]:
+    @app.get("/", include_in_schema=False, response_model=None)
+    def landing(request: Request) -> dict[str, Any] | RedirectResponse:
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(web.page.HOME_PATH, status_code=303)
         return {
             "service": app.title,
             "summary": app.summary,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from time import monotonic
 from typing import Any
 
 import pyotp
@@ -99,6 +100,9 @@ class AuthConfig(BaseSettings):
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     totp_issuer: str = "hoso"
+    # A process trusts a token it found valid for this long without looking it up again;
+    # revocations made in the process itself take effect at once.
+    credential_trust_seconds: float = 1.0
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -306,6 +310,9 @@ class Credential:
         }
 
 
+TRUSTED_CREDENTIALS = 10_000  # tokens trusted at once, at most
+
+
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -323,6 +330,7 @@ class AuthStore:
         self.reader: Engine = read_model_engine(settings)
         self.writer: Engine = read_model_engine(settings, writer=True)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self._trusted: dict[str, tuple[float, Credential]] = {}
 
     def prepare(self) -> None:
         try:
@@ -364,15 +372,33 @@ class AuthStore:
 
     def find(self, token: str) -> Credential | None:
         """The credential of a token, while it is neither expired nor revoked."""
+        key = digest(token)
+        now = self.now()
+        trusted = self._trusted.get(key)
+        if trusted is not None:
+            since, credential = trusted
+            if monotonic() - since < self.config.credential_trust_seconds and (
+                credential.expires_at > now
+            ):
+                return credential
         with self.reader.connect() as conn:
             row = conn.execute(
                 select(credentials).where(
-                    credentials.c.token_sha256 == digest(token),
+                    credentials.c.token_sha256 == key,
                     credentials.c.revoked_at.is_(None),
-                    credentials.c.expires_at > self.now(),
+                    credentials.c.expires_at > now,
                 )
             ).first()
-        return Credential.of(row) if row else None
+        if row is None:
+            self._trusted.pop(key, None)
+            return None
+        credential = Credential.of(row)
+        # A second factor being enrolled changes the credential from request to request.
+        if credential.totp_pending is None and credential.expires_at.tzinfo is not None:
+            if len(self._trusted) >= TRUSTED_CREDENTIALS:
+                self._trusted.clear()
+            self._trusted[key] = (monotonic(), credential)
+        return credential
 
     def tokens(self, account: str) -> list[Credential]:
         with self.reader.connect() as conn:
@@ -390,6 +416,7 @@ class AuthStore:
             where.append(credentials.c.account == account)
         with self.writer.begin() as conn:
             found = conn.execute(update(credentials).where(*where).values(revoked_at=self.now()))
+        self._trusted.clear()
         return found.rowcount > 0
 
     def revoke_all(self, account: str, *, kind: str | None = None, keep: str | None = None) -> int:
@@ -400,6 +427,7 @@ class AuthStore:
             where.append(credentials.c.id != keep)
         with self.writer.begin() as conn:
             done = conn.execute(update(credentials).where(*where).values(revoked_at=self.now()))
+        self._trusted.clear()
         return done.rowcount
 
     def set_totp_pending(self, credential_id: str, secret: str | None) -> None:
@@ -409,6 +437,7 @@ class AuthStore:
                 .where(credentials.c.id == credential_id)
                 .values(totp_pending=secret)
             )
+        self._trusted.clear()
 
     # -- login attempts ------------------------------------------------------------------
 

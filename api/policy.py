@@ -28,6 +28,8 @@ class Action(Enum):
     MANAGE_ACCOUNTS = "manage_accounts"
     READ_AUDIT = "read_audit"
     VERIFY = "verify"  # approvals and seals
+    READ_NOTICES = "read_notices"  # one's own inbox of notices
+    MANAGE_NOTICES = "manage_notices"  # mark one's notices read, set where they are e-mailed
 
 
 # The restriction level each role is cleared for (0 = open fields only); a person always
@@ -71,10 +73,14 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     ),
     Action.READ_AUDIT: frozenset({Role.INSPECTOR, Role.HOME_AFFAIRS, Role.ADMINISTRATOR}),
     Action.VERIFY: frozenset({Role.INSPECTOR, Role.HOME_AFFAIRS, Role.ADMINISTRATOR}),
+    # Everyone has an inbox; an inspector changes nothing, not even a notice's read mark.
+    Action.READ_NOTICES: frozenset(Role),
+    Action.MANAGE_NOTICES: frozenset(set(Role) - {Role.INSPECTOR}),
 }
 # What a person may do with their own record through a personal account.
 OWN_RECORD = frozenset(
     {Action.READ_PROFILE, Action.READ_RESTRICTED, Action.EXPORT, Action.PROPOSE_CHANGE}
+    | {Action.READ_NOTICES, Action.MANAGE_NOTICES}  # the person's own inbox
 )
 
 

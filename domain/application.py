@@ -72,14 +72,14 @@ class Ledger(Application[UUID]):
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The library re-reads each aggregate from the store to snapshot it; the aggregate
         # just saved is in memory at its new version already, so snapshot that instead.
+        versions: dict[Any, list[int]] = {}  # by aggregate: one pass, however many are saved
+        for e in processing_event.events:
+            versions.setdefault(e.originator_id, []).append(e.originator_version)
         for aggregate in processing_event.aggregates.values():
             interval = self.snapshotting_intervals.get(type(aggregate))
             if interval is None or self.snapshots is None:
                 continue
-            crossed = any(
-                e.originator_id == aggregate.id and e.originator_version % interval == 0
-                for e in processing_event.events
-            )
+            crossed = any(v % interval == 0 for v in versions.get(aggregate.id, ()))
             if crossed:
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
@@ -123,6 +123,16 @@ class Ledger(Application[UUID]):
         if version is not None and profile.version < version:
             raise NotFound(f"profile {profile_id} has {profile.version} versions, not {version}")
         return profile
+
+    def citizen_ids_taken(self, citizen_ids: Iterable[str]) -> set[str]:
+        """Which of the citizen IDs have a profile already (checked in bulk, undecoded)."""
+        return {
+            citizen_id
+            for citizen_id in citizen_ids
+            if self.recorder.select_events(
+                CitizenIdClaim.create_id(self.field_keys.lookup(citizen_id)), limit=1
+            )
+        }
 
     def profile_id_for_citizen(self, citizen_id: str) -> UUID:
         try:

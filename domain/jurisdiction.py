@@ -97,7 +97,8 @@ class SigningWindow(_Frozen):
 
 class BackupPolicy(_Frozen):
     frequency: Literal["daily", "weekly", "monthly"]
-    retention_months: PositiveInt  # minimum time a backup copy is kept
+    retention_months: PositiveInt  # minimum time each monthly copy is kept
+    retention_days: PositiveInt | None = None  # minimum time every (daily) copy is kept
 
 
 class ReportDue(_Frozen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.jurisdiction import JURISDICTION_CODES
@@ -19,9 +19,34 @@ class Settings(BaseSettings):
     database_schema: str = ""
     cipher_key: str | None = None  # base64 AES key; encrypts event state at rest
     cipher_key_file: Path | None = None  # or a file holding it (``hoso init`` makes one)
+    backup_key: str | None = None  # base64 AES-256 key; encrypts backup archives
+    backup_key_file: Path | None = None  # or a file holding it (``hoso backup --new-key``)
     jurisdiction: str = "bnv"
     extra_days_off: str = ""  # comma-separated ISO dates
     extra_working_days: str = ""  # make-up working Saturdays, comma-separated ISO dates
+    # Requests of the HTTP server handled at once (the others wait their turn), and so the
+    # database connections a process keeps open for them.
+    request_threads: int = Field(default=16, ge=1, le=200)
+    # The national database exchange (operations.national_sync): its https:// base URL,
+    # the CA file its server certificate is verified against, the agency's bearer token,
+    # the time allowed for one request, attempts per item and the back-off between them.
+    national_url: str | None = None
+    national_ca_file: Path | None = None
+    national_token: str | None = None
+    national_timeout: float = 10.0
+    national_attempts: int = 5
+    national_backoff: float = 1.0  # seconds: the first wait; it doubles, with jitter
+    national_backoff_max: float = 60.0
+    # Scheduled jobs (operations.scheduler): ``hoso serve`` runs them unless this is false.
+    scheduler: bool = True
+    # E-mail for notices (operations.mail): sent only when smtp_host is set.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "hoso@localhost"  # the From address
+    smtp_starttls: bool = False  # upgrade the connection with STARTTLS before logging in
+    smtp_timeout: float = 10.0
 
     @field_validator("jurisdiction")
     @classmethod

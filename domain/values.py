@@ -109,6 +109,7 @@ class Decision:
     number: str
     signed_on: date
     issuer: str = ""
+    document: Document | None = None  # the scanned decision, stored by its digest
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 
 from domain.access import AccessRecord
+from domain.national_sync import NationalSync
 from domain.profile import CitizenIdClaim, Profile
 from domain.unit import Unit
 from projections.framework import Positioned, ReadModel, insert_rows
@@ -190,7 +191,7 @@ def _profile_id(p: Positioned) -> str | None:
     event = p.event
     if isinstance(event, Profile.Event):
         return p.originator
-    if isinstance(event, CitizenIdClaim.Event | AccessRecord.Event):
+    if isinstance(event, CitizenIdClaim.Event | AccessRecord.Event | NationalSync.Event):
         profile_id = getattr(event, "profile_id", None)
         return str(profile_id) if profile_id is not None else None
     return None

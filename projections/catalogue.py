@@ -11,6 +11,7 @@ from projections.database import serves
 from projections.deadlines import DeadlineCompliance
 from projections.framework import Helper, Projector, ReadModel
 from projections.history import History
+from projections.national_outbox import NationalOutbox
 from projections.profiles import ProfileView
 from projections.roster import Roster
 from projections.units import UnitTree
@@ -23,6 +24,7 @@ READ_MODELS: tuple[type[ReadModel], ...] = (
     Archive,
     AuditTrail,
     DeadlineCompliance,
+    NationalOutbox,
 )
 # On a long catch-up on PostgreSQL, a helper process projects these while the projector
 # projects the others: about half of the work each.

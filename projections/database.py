@@ -18,7 +18,15 @@ def read_model_engine(settings: Settings, *, writer: bool = False, **options: An
     env = settings.eventsourcing_env()
     if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
         url = _postgres_url(env)
-        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, **options)
+        # Connections for every request thread stay open: one opened per request costs the
+        # server a new process each time.
+        engine = create_engine(
+            url,
+            pool_size=settings.request_threads,
+            max_overflow=settings.request_threads,
+            pool_pre_ping=True,
+            **options,
+        )
         if settings.database_schema:
             return engine.execution_options(schema_translate_map={None: settings.database_schema})
         return engine

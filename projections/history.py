@@ -64,7 +64,7 @@ from domain.vietnamese import fold, name_sort_key
 from projections.facts import approved_values, status_after
 from projections.framework import Positioned, ReadModel, insert_rows, seen_before, sort_key_type
 from projections.roster import CURRENT
-from projections.units import subtree as unit_subtree
+from projections.units import subtree_codes
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,6 +114,11 @@ periods = Table(
     Column("coefficient", Numeric(6, 2)),
     Column("status", String(20)),
     Column("full_name", Text),
+    Column("gender", String(10)),
+    Column("birth_date", Date),
+    Column("ethnicity", String(10)),
+    Column("professional_level", String(40)),
+    Column("political_theory", String(40)),
     Column("search_name", Text),  # fold(full_name): name words without diacritics
     Column("sort_key", sort_key_type(None)),  # name_sort_key(full_name): the staff order
     Index("ix_rm_history_unit", "unit_code", "valid_from"),
@@ -148,9 +153,23 @@ FIELDS = (
     "coefficient",
     "status",
     "full_name",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "professional_level",
+    "political_theory",
 )
+# The record group of each value that is not in the employment group.
+GROUP_OF = {
+    "full_name": "identity",
+    "gender": "identity",
+    "birth_date": "identity",
+    "ethnicity": "identity",
+    "professional_level": "education",
+    "political_theory": "education",
+}
 PATHS = {
-    ("identity.full_name" if name == "full_name" else f"employment.{name}"): i
+    f"{GROUP_OF.get(name, 'employment')}.{name}": i
     for i, name in enumerate(FIELDS)
     if name != "status"
 }
@@ -158,6 +177,7 @@ STATUS = FIELDS.index("status")
 FULL_NAME = FIELDS.index("full_name")
 SALARY_STEP = FIELDS.index("salary_step")
 COEFFICIENT = FIELDS.index("coefficient")
+BIRTH_DATE = FIELDS.index("birth_date")
 CENT = Decimal("0.01")
 OPEN_END = date.max  # the valid_until of a period still open
 NOTHING: tuple[Any, ...] = (None,) * len(FIELDS)
@@ -275,6 +295,8 @@ def _clean(index: int, value: Any) -> Any:
             return None
     if index == COEFFICIENT:
         return _cents(value)
+    if index == BIRTH_DATE:
+        return value if isinstance(value, date) else None
     return value if isinstance(value, str) else str(getattr(value, "value", value))
 
 
@@ -290,7 +312,8 @@ def _cents(value: Any) -> Decimal | None:
 
 class History(ReadModel):
     name = "history"
-    version = 2  # 2: valid_until, search_name and sort_key: staff lists in pages, in SQL
+    version = 3  # 2: valid_until, search_name and sort_key: staff lists in pages, in SQL
+    # 3: gender, birth date, ethnicity, education and political theory: statistics as of a date
     metadata = metadata
     topics = (Profile.Event,)
     index_only = ("rm_history",)
@@ -394,11 +417,10 @@ def _holds_on(on: date) -> ColumnElement[bool]:
     return and_(periods.c.valid_from <= on, periods.c.valid_until > on)
 
 
-def _in_unit(unit_code: str, subtree: bool) -> ColumnElement[bool]:
+def _in_unit(conn: Connection, unit_code: str, subtree: bool) -> ColumnElement[bool]:
     if not subtree:
         return periods.c.unit_code == unit_code
-    tree = unit_subtree(unit_code, "history_subtree")
-    return periods.c.unit_code.in_(select(tree.c.code))
+    return periods.c.unit_code.in_(subtree_codes(conn, unit_code))
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -410,6 +432,7 @@ def _plain(row: Any) -> dict[str, Any]:
 
 
 def _on_staff(
+    conn: Connection,
     unit_code: str,
     on: date,
     known_at: datetime | None,
@@ -418,7 +441,7 @@ def _on_staff(
     category: str | None = None,
 ) -> list[ColumnElement[bool]]:
     where = [
-        _in_unit(unit_code, subtree),
+        _in_unit(conn, unit_code, subtree),
         _holds_on(on),
         _known(known_at),
         periods.c.status.in_(CURRENT),
@@ -443,7 +466,7 @@ def staff_on(
     """The people on staff of a unit (and, with ``subtree``, of every unit below it or
     merged into it) on a business date, as known at ``known_at`` (by default now); in
     Vietnamese name order. Every one of them: for a list to show, ``staff_on_page``."""
-    query = select(periods).where(*_on_staff(unit_code, on, known_at, subtree))
+    query = select(periods).where(*_on_staff(conn, unit_code, on, known_at, subtree))
     return [_plain(r) for r in conn.execute(query.order_by(*NAME_ORDER))]
 
 
@@ -461,7 +484,7 @@ def staff_on_page(
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many people ``staff_on`` finds, and one page of them in the same order;
     ``q``: name words, with or without diacritics; ``category``: one category."""
-    where = _on_staff(unit_code, on, known_at, subtree, q, category)
+    where = _on_staff(conn, unit_code, on, known_at, subtree, q, category)
     total = conn.execute(select(func.count()).select_from(periods).where(*where)).scalar_one()
     rows = conn.execute(
         select(periods)
@@ -480,7 +503,7 @@ def headcount_on(
     as known at ``known_at`` (by default now)."""
     rows = conn.execute(
         select(periods.c.category, func.count())
-        .where(*_on_staff(unit_code, on, known_at, True))
+        .where(*_on_staff(conn, unit_code, on, known_at, True))
         .group_by(periods.c.category)
     )
     return {category: int(n) for category, n in rows}

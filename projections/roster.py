@@ -30,7 +30,7 @@ from domain.rules import years_after
 from domain.values import DEPARTED_STATUSES, ProfileStatus
 from domain.vietnamese import fold, name_sort_key
 from projections.framework import Positioned, ReadModel, insert_rows, seen_before, sort_key_type
-from projections.units import subtree
+from projections.units import subtree_codes
 
 metadata = MetaData()
 people = Table(
@@ -139,8 +139,7 @@ class RosterPage:
 def roster(conn: Connection, f: RosterFilter, page: int = 1, per_page: int = 50) -> RosterPage:
     query = select(people)
     if f.unit_code:
-        tree = subtree(f.unit_code)
-        query = query.where(people.c.unit_code.in_(select(tree.c.code)))
+        query = query.where(people.c.unit_code.in_(subtree_codes(conn, f.unit_code)))
     if f.q:
         for word in fold(f.q).split():
             query = query.where(people.c.search_name.contains(word, autoescape=True))

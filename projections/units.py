@@ -142,6 +142,13 @@ def subtree(code: str, name: str = "subtree") -> CTE:
     return base.union(below)
 
 
+def subtree_codes(conn: Connection, code: str) -> list[str]:
+    """``subtree`` read into a list: a filter on a list of codes lets the planner use its
+    statistics, where it can only guess how many rows a recursive query gives."""
+    tree = subtree(code)
+    return list(conn.execute(select(tree.c.code)).scalars())
+
+
 def unit(conn: Connection, code: str) -> dict[str, Any] | None:
     row = conn.execute(select(units).where(units.c.code == code)).first()
     return dict(row._mapping) if row else None

@@ -1997,6 +1997,190 @@ def api_table(figures: Figures) -> Table:
 TABLES["api"] = api_table
 
 
+# -- backup ----------------------------------------------------------------------------------
+
+BACKUP_FLOOR_SECONDS = 120.0  # to back up, and to restore, a log of 1,000,000 events
+BACKUP_FLOOR_MB = 500.0  # peak memory (RSS high-water mark) of either
+
+
+def backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events",
+        type=_positive,
+        default=SEAL_EVENTS,
+        help=f"events in the log to back up (default {SEAL_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=BACKUP_FLOOR_SECONDS,
+        help=f"most seconds to back up, and to restore (default {BACKUP_FLOOR_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--memory-floor",
+        type=float,
+        default=BACKUP_FLOOR_MB,
+        help=f"most MB of peak memory (default {BACKUP_FLOOR_MB:.0f})",
+    )
+
+
+def _peak_rss_mb() -> float:
+    """This process's RSS high-water mark (VmHWM), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss() -> None:
+    """Start the high-water mark again from the current RSS (Linux: clear_refs 5)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+@benchmark(
+    "backup",
+    "seconds to back up and to restore 1,000,000 events on PostgreSQL; peak memory",
+    add_arguments=backup_arguments,
+)
+def backup_benchmark(args: argparse.Namespace) -> Figures:
+    import base64
+    import tempfile
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from operations.backup import create_backup, restore, verify_archive
+    from signing.seal import seal, verify
+
+    args.backend = "postgres"
+    failures: list[str] = []
+    key = base64.b64encode(os.urandom(32)).decode()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_backup_") as directory,
+        seal_store(args, directory) as plain,
+    ):
+        settings = plain.model_copy(update={"backup_key": key})
+        ledger = Ledger(settings, clock=lambda: TODAY)
+        engine = read_model_engine(settings, writer=True)
+        try:
+            progress.log("backup: writing template events through the ledger")
+            profile_ids = open_profiles(ledger, SEAL_TEMPLATE_PROFILES)
+            run_commands(ledger, profile_ids, 4 * SEAL_TEMPLATE_PROFILES, 5)
+            head = ledger.recorder.max_notification_id() or 0
+            templates = [
+                (n.topic, bytes(n.state))
+                for n in ledger.recorder.select_notifications(start=1, limit=head)
+            ]
+            missing = max(args.events - len(templates) - 1, 0)
+            progress.log(f"backup: inserting {missing:,} stored rows like those {len(templates)}")
+            started = perf_counter()
+            insert_stored_rows(ledger, settings, templates, missing)
+            generate_seconds = perf_counter() - started
+            progress.log("backup: sealing the log (the archive carries the seal)")
+            seal(ledger, engine, key_path=Path(directory) / "seal-key.pem")
+            events = ledger.recorder.max_notification_id() or 0
+        finally:
+            engine.dispose()
+            ledger.close()
+
+        progress.log(f"backup: backing up {events:,} events")
+        _reset_peak_rss()
+        started = perf_counter()
+        archive = create_backup(settings, Path(directory) / "archives", now=datetime.now(UTC))
+        backup_seconds = perf_counter() - started
+        backup_mb = _peak_rss_mb()
+        size = archive.stat().st_size
+
+        progress.log("backup: verifying the archive without restoring it")
+        _reset_peak_rss()
+        started = perf_counter()
+        report = verify_archive(archive, settings)
+        verify_seconds = perf_counter() - started
+        verify_mb = _peak_rss_mb()
+
+        with fresh_schema(args.database_url, "bench_restore") as schema:
+            target = settings.model_copy(update={"database_schema": schema})
+            progress.log("backup: restoring into an empty schema")
+            _reset_peak_rss()
+            started = perf_counter()
+            restored = restore(archive, target, rebuild=False)
+            restore_seconds = perf_counter() - started
+            restore_mb = _peak_rss_mb()
+
+            progress.log("backup: `hoso verify` over the restored log")
+            ledger = Ledger(target)
+            engine = read_model_engine(target)
+            try:
+                started = perf_counter()
+                checked = verify(ledger, engine)
+                seal_verify_seconds = perf_counter() - started
+            finally:
+                engine.dispose()
+                ledger.close()
+            if not checked.ok:
+                failures.append(f"hoso verify failed after restore: {checked.problems[0]}")
+
+    if report.events != events or restored.report.events != events:
+        failures.append(f"{events:,} events backed up, {restored.report.events:,} restored")
+    floor: float = args.floor
+    for what, seconds in (("backup", backup_seconds), ("restore", restore_seconds)):
+        if seconds >= floor:
+            failures.append(f"{what} took {seconds:.1f} s for {events:,} events (floor {floor} s)")
+    for what, mb in (("backup", backup_mb), ("restore", restore_mb)):
+        if mb >= args.memory_floor:
+            failures.append(f"{what} peaked at {mb:.0f} MB (floor {args.memory_floor:.0f} MB)")
+    return {
+        "benchmark": "backup",
+        "backend": "postgres",
+        "events": events,
+        "generate_seconds": round(generate_seconds, 3),
+        "backup_seconds": round(backup_seconds, 3),
+        "verify_archive_seconds": round(verify_seconds, 3),
+        "restore_seconds": round(restore_seconds, 3),
+        "seal_verify_after_restore_seconds": round(seal_verify_seconds, 3),
+        "backup_peak_rss_mb": round(backup_mb, 1),
+        "verify_peak_rss_mb": round(verify_mb, 1),
+        "restore_peak_rss_mb": round(restore_mb, 1),
+        "archive_bytes": size,
+        "backup_events_per_s": round(events / backup_seconds, 1),
+        "restore_events_per_s": round(events / restore_seconds, 1),
+        "read_models_rebuilt": False,
+        "floor_seconds": floor,
+        "floor_mb": args.memory_floor,
+        "failures": failures,
+    }
+
+
+def backup_table(figures: Figures) -> Table:
+    table = Table(title=f"backup: {figures['events']:,} events on {figures['backend']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("seconds to back up", f"{figures['backup_seconds']:.2f}"),
+        ("seconds to restore (load, root and seals, leaves)", f"{figures['restore_seconds']:.2f}"),
+        ("seconds to verify the archive alone", f"{figures['verify_archive_seconds']:.2f}"),
+        ("`hoso verify` after restore", f"{figures['seal_verify_after_restore_seconds']:.2f} s"),
+        ("floor (each)", f"{figures['floor_seconds']:.0f} s"),
+        ("peak memory: backup", f"{figures['backup_peak_rss_mb']:.0f} MB"),
+        ("peak memory: verify", f"{figures['verify_peak_rss_mb']:.0f} MB"),
+        ("peak memory: restore", f"{figures['restore_peak_rss_mb']:.0f} MB"),
+        ("memory floor", f"{figures['floor_mb']:.0f} MB"),
+        ("archive size", f"{figures['archive_bytes'] / 1e6:,.1f} MB"),
+        (
+            "read models",
+            "not rebuilt: the generated events copy a few templates (the projections "
+            "benchmark measures catch-up)",
+        ),
+    ]
+    for measure, value in rows:
+        table.add_row(measure, value)
+    return table
+
+
+TABLES["backup"] = backup_table
+
+
 # -- command line ----------------------------------------------------------------------------
 
 

@@ -28,12 +28,16 @@ from projections.database import read_model_engine
 from projections.framework import Projector
 from projections.roster import RosterFilter, roster
 from projections.units import unit as find_unit
-from scripts import keys_cli, pki_cli, seal_cli
+from scripts import backup_cli, keys_cli, pki_cli, report_cli, scheduler_cli, seal_cli, sync_cli
 
 app = typer.Typer(help="hoso — the personnel-records ledger (hồ sơ CBCCVC).", no_args_is_help=True)
 app.add_typer(pki_cli.app, name="pki")
 app.add_typer(keys_cli.app, name="keys")
 seal_cli.register(app)
+backup_cli.register(app)
+scheduler_cli.register(app)
+sync_cli.register(app)
+report_cli.register(app)
 console = Console()
 
 
@@ -48,7 +52,8 @@ def fail(message: str) -> None:
 
 @app.command()
 def init() -> None:
-    """Create the store (and the cipher key file named by HOSO_CIPHER_KEY_FILE, if missing)."""
+    """Create the store (and the key files named by HOSO_CIPHER_KEY_FILE and
+    HOSO_BACKUP_KEY_FILE, if missing)."""
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = settings.cipher_key_file
@@ -59,6 +64,12 @@ def init() -> None:
         with os.fdopen(descriptor, "w") as file:
             file.write(AESCipher.create_key(32) + "\n")
         console.print(f"generated a cipher key in {key_file}")
+    backup_key = settings.backup_key_file
+    if backup_key is not None and not settings.backup_key and not backup_key.exists():
+        from operations.backup import new_key_file
+
+        new_key_file(backup_key)
+        console.print(f"generated a backup key in {backup_key}: keep a copy apart from backups")
     ledger = Ledger(settings)
     where = settings.database_url or settings.sqlite_path
     console.print(
@@ -480,7 +491,7 @@ def serve(
 
     from api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port)
+    uvicorn.run(create_app(scheduler=Settings().scheduler), host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ index, the RFC 9162 inclusion path and the signed tree head of a seal. The check
    given with ``--public-key`` when that is given;
 2. the leaf hash, recomputed from the event as stored: ``SHA-256(0x00 || u32 len(id) ||
    id || i64 version || u32 len(topic) || topic || u32 len(state) || state)``, big-endian
-   integers, text in UTF-8;
+   integers, text in UTF-8, the id in the UUID's 36-character form;
 3. the root, recomputed from the leaf hash and the inclusion path (RFC 9162 §2.1.3.2),
    equal to the signed root.
 
@@ -114,6 +114,11 @@ def consistent(
 
 
 def leaf_hash(originator_id: str, version: int, topic: str, state: bytes) -> bytes:
+    # The id in the UUID's 36-character form (an id given as its 32 hex digits, as SQLite
+    # keeps it, stands for that form).
+    if len(originator_id) == 32 and all(c in "0123456789abcdef" for c in originator_id):
+        i = originator_id
+        originator_id = f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}"
     oid, top = originator_id.encode(), topic.encode()
     data = (
         struct.pack(">I", len(oid))

@@ -218,3 +218,31 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return fr == first_root and sr == second_root and sn == 0
+
+
+class MerkleRootStream:
+    """The Merkle Tree Hash of leaf hashes given one at a time, in ``O(log n)`` memory: the
+    roots of the complete subtrees so far, one per bit of the count (a log too large to
+    hold its tree in memory, read once)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._subtrees: list[tuple[int, bytes]] = []  # (leaves, hash), largest first
+
+    def add(self, leaf: bytes) -> None:
+        subtrees = self._subtrees
+        subtrees.append((1, leaf))
+        while len(subtrees) > 1 and subtrees[-1][0] == subtrees[-2][0]:
+            right_size, right = subtrees.pop()
+            left_size, left = subtrees.pop()
+            subtrees.append((left_size + right_size, node_hash(left, right)))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """``MTH`` of the leaves added so far: the subtrees folded from the right."""
+        if not self._subtrees:
+            return EMPTY_ROOT
+        acc = self._subtrees[-1][1]
+        for _, left in reversed(self._subtrees[:-1]):
+            acc = node_hash(left, acc)
+        return acc

@@ -5,14 +5,17 @@ Merkle tree (:mod:`signing.merkle`) whose leaf ``i`` is the ``i``-th record of t
 A leaf's data is an unambiguous, length-prefixed encoding of the record as stored
 (big-endian integers; text in UTF-8)::
 
-    u32 len(id)    || id        the originator id as the database holds it, as text
+    u32 len(id)    || id        the originator id, as text (see below)
     i64 version                 the originator version
     u32 len(topic) || topic
     u32 len(state) || state     the stored bytes, compressed and encrypted as they are
 
-and its hash is ``SHA-256(0x00 || data)``. The id is taken exactly as stored (SQLite
-keeps 32 hex digits, PostgreSQL's uuid reads as the 36-character form): a record whose id
-was rewritten in another spelling is no longer found by its aggregate, and is caught.
+and its hash is ``SHA-256(0x00 || data)``. The id is the UUID's standard 36-character form
+whichever database holds it (PostgreSQL's uuid reads so; SQLite keeps the 32 hex digits it
+stands for), so that a log restored into the other database keeps its seals. On SQLite an
+id stored in any other spelling is no longer found by its aggregate: it is named as it is
+stored, behind a ``!`` that no UUID starts with, so its leaf can only differ and the
+rewrite is caught.
 
 The tree head ``{tree_size, root, sealed_at}`` (root in lower-case hex, ``sealed_at`` a
 UTC ISO time) is signed over its RFC 8785 canonical JSON with the instance's seal key, an
@@ -36,6 +39,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,9 +106,34 @@ _I64 = struct.Struct(">q")
 _sha256 = hashlib.sha256
 
 
-def leaf_data(originator_id: str, originator_version: int, topic: str, state: bytes) -> bytes:
+_SQLITE_ID = re.compile(r"[0-9a-f]{32}")
+_STANDARD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def leaf_id(originator_id: UUID | str, *, sqlite: bool = False) -> str:
+    """The originator id as a leaf names it (see the module's documentation). ``sqlite``:
+    the id is read from SQLite, where only the 32 hex digits the recorder writes are found
+    by their aggregate."""
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    text = str(originator_id)
+    if _SQLITE_ID.fullmatch(text):
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    if sqlite:
+        return "!" + text
+    return text
+
+
+def leaf_data(
+    originator_id: UUID | str,
+    originator_version: int,
+    topic: str,
+    state: bytes,
+    *,
+    sqlite: bool = False,
+) -> bytes:
     """The leaf data of one stored event record (see the module's documentation)."""
-    oid = originator_id.encode()
+    oid = leaf_id(originator_id, sqlite=sqlite).encode()
     top = topic.encode()
     return b"".join(
         (
@@ -120,9 +149,15 @@ def leaf_data(originator_id: str, originator_version: int, topic: str, state: by
 
 
 def record_leaf_hash(
-    originator_id: str, originator_version: int, topic: str, state: bytes
+    originator_id: UUID | str,
+    originator_version: int,
+    topic: str,
+    state: bytes,
+    *,
+    sqlite: bool = False,
 ) -> bytes:
-    return _sha256(b"\x00" + leaf_data(originator_id, originator_version, topic, state)).digest()
+    data = leaf_data(originator_id, originator_version, topic, state, sqlite=sqlite)
+    return _sha256(b"\x00" + data).digest()
 
 
 # -- the key and the signed tree head --------------------------------------------------------
@@ -374,12 +409,14 @@ def read_log(ledger: Ledger, engine: Engine, *, stop: int | None = None) -> Log:
     u32, i64 = _U32.pack, _I64.pack
     seal_ids = (str(SEAL_ID), SEAL_ID.hex)
     seal_topics = (SEALED_TOPIC, OPENED_TOPIC)
+    sqlite = not ledger.settings.database_url
     for pos, originator_id, version, topic, state in _rows(ledger, engine, stop=stop):
         try:
             oid = str(originator_id)
             state = bytes(state) if state is not None else b""
             topic = topic or ""
-            oid_bytes, topic_bytes = oid.encode(), topic.encode()
+            oid_bytes = leaf_id(originator_id, sqlite=sqlite).encode()
+            topic_bytes = topic.encode()
             leaf = _sha256(
                 b"\x00"
                 + u32(len(oid_bytes))
@@ -862,8 +899,13 @@ class _Locator:
             other = rows.get(log.positions[j])
             if other is None:
                 continue
-            a = record_leaf_hash(str(first[1]), first[2], other[3] or "", bytes(other[4] or b""))
-            b = record_leaf_hash(str(other[1]), other[2], first[3] or "", bytes(first[4] or b""))
+            sqlite = not self.ledger.settings.database_url
+            a = record_leaf_hash(
+                first[1], first[2], other[3] or "", bytes(other[4] or b""), sqlite=sqlite
+            )
+            b = record_leaf_hash(
+                other[1], other[2], first[3] or "", bytes(first[4] or b""), sqlite=sqlite
+            )
             if a == leaves.hashes[i] and b == leaves.hashes[j]:
                 p, q = log.positions[i], log.positions[j]
                 return Problem(
@@ -1069,7 +1111,8 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
 
 LEAF_ENCODING = (
     "SHA-256(0x00 || u32 len(originator_id) || originator_id || i64 originator_version || "
-    "u32 len(topic) || topic || u32 len(state) || state); big-endian integers, text in UTF-8"
+    "u32 len(topic) || topic || u32 len(state) || state); big-endian integers, text in UTF-8; "
+    "originator_id in the UUID's 36-character form"
 )
 SIGNATURE_SCHEME = (
     "ECDSA P-256 with SHA-256 (DER, base64) over the RFC 8785 canonical JSON of tree_head"
@@ -1113,7 +1156,7 @@ def inclusion_proof_document(ledger: Ledger, engine: Engine, position: int) -> d
         "signature_scheme": SIGNATURE_SCHEME,
         "event": {
             "position": position,
-            "originator_id": str(originator_id),
+            "originator_id": leaf_id(originator_id, sqlite=not ledger.settings.database_url),
             "originator_version": version,
             "topic": topic,
             "state_base64": base64.b64encode(bytes(state)).decode(),

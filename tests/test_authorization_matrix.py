@@ -749,6 +749,67 @@ def manage_account(
     return build
 
 
+# -- one's own notices ---------------------------------------------------------------------
+
+
+def own_inbox(body: Callable[[Ctx], Any] | None = None) -> Build:
+    """The caller's own inbox: a question for the policy about the caller alone."""
+
+    def build(c: Ctx) -> Iterator[Cell]:
+        check = Check(c.act, None, profile=c.principal.profile_id, seen=(Action.READ_NOTICES,))
+        yield c.cell(SELF, c.expect(check), body=body(c) if body else None)
+
+    return build
+
+
+def notice_for(w: World, username: str) -> int:
+    from operations import notices
+
+    topic = f"matrix:{w.next()}"
+    assert notices.deliver(w.svc.reader, w.ledger, username, topic, "Thông báo", "Nội dung", now())
+    with w.svc.reader.connect() as conn:
+        return int(notices.inbox(conn, username, limit=1)["notices"][0]["id"])
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_notice(c: Ctx) -> Iterator[Cell]:
+    check = Check(c.act, None, profile=c.principal.profile_id, seen=(Action.READ_NOTICES,))
+    allowed = c.expect(check)
+
+    def then(response: Any) -> str | None:
+        return None if response.json()["read_at"] else "the notice is not marked read"
+
+    yield c.cell(SELF, allowed, values={"notice_id": notice_for(c.w, c.caller.username)}, then=then)
+    # Another's notice is none of the caller's business: as if there were none.
+    other = next(x for x in c.w.callers.values() if x is not c.caller)
+    yield c.cell(
+        "another's notice",
+        Expect(False, 404) if allowed.allowed else allowed,
+        values={"notice_id": notice_for(c.w, other.username)},
+    )
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def resume_import(c: Ctx) -> Iterator[Cell]:
+    """A one-row Mẫu 2C workbook of a new person in the target's unit."""
+    from operations.resume_io import resume_workbook
+
+    for target in TARGETS:
+        code = UNIT_OF[target]
+        record = json_ready(person(f"00108502{c.w.next():04d}", unit_code=code))
+        data = resume_workbook([{"record": record, "decision": DECISION}])
+        yield c.cell(
+            target,
+            c.expect(Check(c.act, code, seen=(Action.READ_UNIT,))),
+            body={"unit": code, "workbook": base64.b64encode(data).decode()},
+        )
+
+
 # -- the matrix ----------------------------------------------------------------------------
 
 A = Action
@@ -816,6 +877,22 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/audit"): Row(A.READ_AUDIT, audit_trail),
     ("GET", "/api/archive"): Row(A.READ_UNIT, on_unit(param="unit")),
     ("GET", "/api/deadlines/overdue"): Row(A.READ_UNIT, on_unit(param="unit")),
+    ("GET", "/api/alerts"): Row(A.READ_UNIT, on_unit(param="unit")),
+    # reports
+    ("GET", "/api/reports/workforce"): Row(A.READ_UNIT, on_unit(param="unit")),
+    ("GET", "/api/reports/workforce.xlsx"): Row(A.EXPORT, on_unit(param="unit")),
+    ("GET", "/api/reports/workforce.png"): Row(A.EXPORT, on_unit(param="unit")),
+    ("GET", "/api/reports/annual"): Row(A.READ_UNIT, on_unit(param="unit")),
+    ("GET", "/api/reports/annual.xlsx"): Row(A.EXPORT, on_unit(param="unit")),
+    ("GET", "/api/reports/annual.pdf"): Row(A.EXPORT, on_unit(param="unit")),
+    ("GET", "/api/reports/resumes.xlsx"): Row(A.EXPORT, on_unit(param="unit")),
+    ("POST", "/api/reports/resume-import"): Row(A.RECORD_TRANSITION, resume_import),
+    # one's own notices
+    ("GET", "/api/notices"): Row(A.READ_NOTICES, own_inbox()),
+    ("POST", "/api/notices/{notice_id}/read"): Row(A.MANAGE_NOTICES, read_notice),
+    ("PUT", "/api/notices/email"): Row(
+        A.MANAGE_NOTICES, own_inbox(body=lambda c: {"email": f"hop.thu{c.w.next()}@snv.gov.vn"})
+    ),
     # accounts
     ("POST", "/api/accounts"): Row(A.MANAGE_ACCOUNTS, create_account),
     ("GET", "/api/accounts/{username}"): Row(A.MANAGE_ACCOUNTS, read_account),
