@@ -623,11 +623,17 @@ class DemoAccount:
     role: Role | None
     unit: str  # "root", or the department of Home Affairs ("snv")
     what: str
+    display_name: str  # shown in the application, which speaks Vietnamese
 
 
 DEMO_ACCOUNTS = (
     DemoAccount(
-        "sonoivu", "administrator", Role.HOME_AFFAIRS, "root", "Sở Nội vụ: the whole province"
+        "sonoivu",
+        "administrator",
+        Role.HOME_AFFAIRS,
+        "root",
+        "Sở Nội vụ: the whole province",
+        "Quản trị Sở Nội vụ",
     ),
     DemoAccount(
         "thanhtra",
@@ -635,6 +641,7 @@ DEMO_ACCOUNTS = (
         Role.INSPECTOR,
         "root",
         "inspector: reads everything, verifies, changes nothing",
+        "Thanh tra tỉnh",
     ),
     DemoAccount(
         "tccb.snv",
@@ -642,11 +649,31 @@ DEMO_ACCOUNTS = (
         Role.HR_OFFICER,
         "snv",
         "HR officer of the Department of Home Affairs",
+        "Cán bộ tổ chức Sở Nội vụ",
     ),
-    DemoAccount("truongphong.snv", "approver", Role.HR_HEAD, "snv", "head of its HR section"),
-    DemoAccount("giamdoc.snv", "approver", Role.UNIT_HEAD, "snv", "its director (unit head)"),
     DemoAccount(
-        "nhanvien", "personal", None, "snv", "an employee of that department: their own record"
+        "truongphong.snv",
+        "approver",
+        Role.HR_HEAD,
+        "snv",
+        "head of its HR section",
+        "Trưởng phòng Tổ chức cán bộ Sở Nội vụ",
+    ),
+    DemoAccount(
+        "giamdoc.snv",
+        "approver",
+        Role.UNIT_HEAD,
+        "snv",
+        "its director (unit head)",
+        "Giám đốc Sở Nội vụ",
+    ),
+    DemoAccount(
+        "nhanvien",
+        "personal",
+        None,
+        "snv",
+        "an employee of that department: their own record",
+        "Nhân viên Sở Nội vụ",
     ),
 )
 
@@ -666,7 +693,12 @@ def create_demo_accounts(ledger: Ledger) -> list[DemoAccount]:
         unit = codes[account.unit]
         profile_id = _someone_in(ledger, unit) if account.kind == "personal" else None
         ledger.create_account(
-            account.username, account.what, account.kind, unit, actor=admin, profile_id=profile_id
+            account.username,
+            account.display_name,
+            account.kind,
+            unit,
+            actor=admin,
+            profile_id=profile_id,
         )
         ledger.set_password(account.username, password_hash, actor=admin)
         if account.kind in SECOND_FACTOR_KINDS:

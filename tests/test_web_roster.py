@@ -92,6 +92,12 @@ def test_the_roster_searches_without_diacritics_filters_and_keeps_vietnamese_ord
     check_accessibility(page, context="roster")
     check_keyboard(page)
 
+    # A name opens that person's profile page.
+    person = in_order[50]
+    page.get_by_role("link", name=person["full_name"]).first.click()
+    page.wait_for_url(re.compile(r"/profiles/"))
+    assert page.locator("h1").inner_text().strip() == person["full_name"]
+
 
 def _age(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))

@@ -261,6 +261,16 @@ def _roster_context(svc: Services, principal: Principal, view: RosterView) -> di
         "age_options": list(AGE_CHOICES.items()),
         "gender_options": list(labels.GENDERS.items()),
         "may_export": bool(decide(principal, Action.EXPORT, unit_code=found["code"])),
+        # The profile page of each person the account may open (asked per row: a grant may
+        # cover some units of the subtree and not others).
+        "may_open": lambda row: bool(
+            decide(
+                principal,
+                Action.READ_PROFILE,
+                unit_code=row["unit_code"],
+                profile_id=row["profile_id"],
+            )
+        ),
     }
 
 
