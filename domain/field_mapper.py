@@ -117,8 +117,12 @@ class FieldEncryptingMapper(Mapper[UUID]):
     # -- decrypting: the decoded state is this event's own, changed in place --------------
 
     def _open(self, scope: str, value: Any) -> None:
+        # Every event is walked on every read: scalars, the most of it, are passed over
+        # without a call.
         if isinstance(value, dict):
             for key, item in value.items():
+                if not isinstance(item, dict | list):
+                    continue
                 if is_encrypted(item):
                     if key == "value" and value.keys() == CHANGE_KEYS:
                         value[key] = self._decrypt(scope, str(value["path"]), item, redacted())
@@ -128,6 +132,8 @@ class FieldEncryptingMapper(Mapper[UUID]):
                     self._open(scope, item)
         elif isinstance(value, list):
             for index, item in enumerate(value):
+                if not isinstance(item, dict | list):
+                    continue
                 if is_encrypted(item):
                     value[index] = redacted()  # never written so: nothing binds it
                 else:

@@ -108,6 +108,11 @@ class NationalOutbox(ReadModel):
         by = j.national_sync_by.value if j.national_sync_by else "none"
         return f"{by}:{excluded}"
 
+    def __init__(self, ledger: Any) -> None:
+        super().__init__(ledger)
+        # The kind of each unit, as read or applied: a unit's kind never changes.
+        self.unit_kinds: dict[str, str | None] = {}
+
     def synced(self, kind: str | None) -> bool:
         if self.ledger.jurisdiction.national_sync_by is None:
             return False
@@ -135,7 +140,7 @@ class _Batch:
         self.units_of = _load(conn, profile_units, "profile_id", "unit_code", profiles - opened)
         self.stored_units = set(self.units_of)
         self.moved: dict[str, str] = {}
-        self.kinds: dict[str, str | None] = {}
+        self.kinds = model.unit_kinds
         self.new_kinds: dict[str, str] = {}
         self.waiting: dict[str, dict[str, Any]] = {}  # item id -> awaiting row, new here
         self.decided: set[str] = set()  # awaiting item ids approved or rejected here
@@ -210,6 +215,8 @@ class _Batch:
             found = self.conn.execute(
                 select(unit_kinds.c.kind).where(unit_kinds.c.unit_code == code)
             ).scalar_one_or_none()
+            if found is None:
+                return None
             self.kinds[code] = found
         return self.kinds[code]
 
