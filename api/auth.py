@@ -29,7 +29,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import (
@@ -536,6 +536,22 @@ class LoginResult:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def set_session_cookie(response: Response, result: LoginResult, store: AuthStore) -> None:
+    """The browser session of a login, in an HttpOnly, SameSite=Strict cookie that lives
+    as long as the session does."""
+    credential = result.credential
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=int((credential.expires_at - credential.created_at).total_seconds()),
+        expires=credential.expires_at,
+        path="/",
+        secure=store.config.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
 
 
 def login(

@@ -219,11 +219,10 @@ def reject(item_id: str, body: ApprovalRejectIn, principal: Caller, svc: Svc) ->
     return _state(svc, str(profile.id), item_id)
 
 
-@router.get("/{item_id}/verification", response_model=VerificationOut, responses=READ_ERRORS)
-def verification(item_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
-    """Every signature of the item checked again from the ledger alone: the signature, the
-    certificate chain and revocation, the signer's authority, the signing window and the
-    deadline."""
+def verified(svc: Services, principal: Principal, item_id: str) -> tuple[Any, Any, Any]:
+    """The verification of an approval item (as shown to the caller: values it may not
+    see are masked, and what it saw is recorded), the report unmasked, and the profile;
+    404 alike for an unknown item and one the caller may not verify."""
     profile, item = _locate(svc, item_id)
     pid = str(profile.id)
     verdict = decide(principal, Action.VERIFY, unit_code=item["unit_code"], profile_id=pid)
@@ -241,6 +240,15 @@ def verification(item_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     seen = Disclosure(principal, unit_code=item["unit_code"], profile_id=pid)
     shown = replace(report, approves=seen.data(json_ready(report.approves)))
     seen.record_read(svc, f"approval:{item_id}")
+    return shown, report, profile
+
+
+@router.get("/{item_id}/verification", response_model=VerificationOut, responses=READ_ERRORS)
+def verification(item_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Every signature of the item checked again from the ledger alone: the signature, the
+    certificate chain and revocation, the signer's authority, the signing window and the
+    deadline."""
+    shown, report, _ = verified(svc, principal, item_id)
     return {
         "profile_id": shown.profile_id,
         "item_id": shown.item_id,

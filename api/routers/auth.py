@@ -24,6 +24,7 @@ from api.auth import (
     failed_attempt,
     login,
     onboarding_due,
+    set_session_cookie,
     totp_ok,
     verify_password,
 )
@@ -118,17 +119,8 @@ def log_in(body: LoginIn, request: Request, response: Response, svc: Svc) -> dic
         totp=body.totp,
         address=client_address(request),
     )
+    set_session_cookie(response, result, store)
     credential = result.credential
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        max_age=int((credential.expires_at - credential.created_at).total_seconds()),
-        expires=credential.expires_at,
-        path="/",
-        secure=store.config.cookie_secure,
-        httponly=True,
-        samesite="strict",
-    )
     response.headers["Cache-Control"] = "no-store"
     return {
         "username": result.account.username,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -18,15 +17,14 @@ from sqlalchemy import select
 
 from api.deps import Services, services
 from api.policy import Action, Principal, decide
-from api.routers import MAX_PAGE, Disclosure, actor_of, allowed_on_unit, refuse
-from api.routers.approvals import _locate
+from api.routers import MAX_PAGE, actor_of, allowed_on_unit, refuse
+from api.routers.approvals import verified
 from api.routers.audit import audit_trail
 from api.web import page
 from api.web.approval_words import EVENT_NAMES, approval_in_words
 from api.web.record_view import vn_date, vn_time
 from domain.calendar import business_timezone
 from domain.errors import InvalidInput, NotFound
-from domain.values import json_ready
 from projections.audit import trail
 from projections.units import unit
 from signing.seal import (
@@ -203,23 +201,7 @@ def verify_page(request: Request, caller: page.SignedIn, item: str = "") -> Resp
 def _approval_words(svc: Services, principal: Principal, item_id: str) -> tuple[Any, str]:
     """The verification of an approval, for a caller who may verify in the item's unit
     (the same answer for an unknown item and one the caller may not see)."""
-    profile, item = _locate(svc, item_id)
-    pid = str(profile.id)
-    verdict = decide(principal, Action.VERIFY, unit_code=item["unit_code"], profile_id=pid)
-    if not verdict:
-        refuse(
-            svc,
-            principal,
-            f"approval:{item_id}",
-            verdict,
-            visible=False,
-            unknown=f"no approval {item_id}",
-            profile_id=pid,
-        )
-    report = svc.approvals.verify(item_id, pid)
-    seen = Disclosure(principal, unit_code=item["unit_code"], profile_id=pid)
-    shown = replace(report, approves=seen.data(json_ready(report.approves)))
-    seen.record_read(svc, f"approval:{item_id}")
+    shown, _, profile = verified(svc, principal, item_id)
     return approval_in_words(shown), profile.full_name
 
 

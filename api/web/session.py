@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.auth import SESSION_COOKIE, auth_store, client_address, login
+from api.auth import SESSION_COOKIE, auth_store, client_address, login, set_session_cookie
 from api.deps import services
 from api.routers.auth import (
     PasswordIn,
@@ -93,18 +93,8 @@ def log_in(
         if exc.headers and "Retry-After" in exc.headers:
             response.headers["Retry-After"] = exc.headers["Retry-After"]
         return response
-    credential = result.credential
     signed_in = redirect(request, target)
-    signed_in.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        max_age=int((credential.expires_at - credential.created_at).total_seconds()),
-        expires=credential.expires_at,
-        path="/",
-        secure=store.config.cookie_secure,
-        httponly=True,
-        samesite="strict",
-    )
+    set_session_cookie(signed_in, result, store)
     return signed_in
 
 
