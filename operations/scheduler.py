@@ -128,6 +128,10 @@ class PlannedJob:
     name: str
 
 
+# The backup frequency of a jurisdiction profile, as its description says it.
+BACKUP_EVERY = {"daily": "hằng ngày", "weekly": "hằng tuần", "monthly": "hằng tháng"}
+
+
 def planned_jobs(jurisdiction: Jurisdiction) -> list[PlannedJob]:
     """The jobs an instance under ``jurisdiction`` runs, timed from its profile."""
     tz = business_timezone()
@@ -177,7 +181,7 @@ def planned_jobs(jurisdiction: Jurisdiction) -> list[PlannedJob]:
             "backup",
             "operations.jobs:backup",
             backup_at,
-            f"Sao lưu ({jurisdiction.backup.frequency}), giữ tối thiểu "
+            f"Sao lưu {BACKUP_EVERY[jurisdiction.backup.frequency]}, giữ tối thiểu "
             f"{jurisdiction.backup.retention_months} tháng",
         )
     )
