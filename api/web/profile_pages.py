@@ -31,6 +31,7 @@ from domain.errors import DomainError, InvalidInput, NotFound
 from domain.profile import Profile
 from domain.resume import GROUPS, TRANSITION_ONLY_FIELDS, clean_change, field_label
 from domain.values import Document, json_ready
+from projections.units import unit
 
 router = APIRouter(include_in_schema=False)
 
@@ -213,8 +214,11 @@ def profile_page(
     then, then_title = _as_of(svc, pid, version.strip(), as_of.strip(), errors)
     record = seen.record(row["record"])
     shown = seen.record(json_ready(then.record)) if then is not None else record
+    with svc.reader.connect() as conn:
+        found = unit(conn, row["unit_code"])
     context = {
         "row": row,
+        "unit_name": found["name"] if found else row["unit_code"],
         "pid": pid,
         "groups": record_groups(shown),
         "then": then,

@@ -247,6 +247,7 @@ def _roster_context(svc: Services, principal: Principal, view: RosterView) -> di
     pages = max(1, -(-total // PER_PAGE))
     with svc.reader.connect() as conn:
         choices = roster_choices(conn, found["code"])
+    options = _unit_options(svc, principal)
     return {
         "view": view,
         "unit": found,
@@ -254,7 +255,8 @@ def _roster_context(svc: Services, principal: Principal, view: RosterView) -> di
         "rows": rows,
         "pages": pages,
         "first": (view.page - 1) * PER_PAGE + 1,
-        "unit_options": _unit_options(svc, principal),
+        "unit_options": options,
+        "unit_names": {code: label.strip("\u00a0") for code, label in options},
         "category_options": list(labels.CATEGORIES.items()),
         "rank_options": [(r, r) for r in choices["ranks"]],
         "status_options": [(s.value, labels.STATUSES[s.value]) for s in ProfileStatus],
