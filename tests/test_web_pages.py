@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from domain.values import Role
@@ -49,7 +50,8 @@ def test_the_login_asks_the_second_factor_of_an_approver_next_to_its_field(
     assert totp.get_attribute("aria-invalid") == "true"
     message = page.locator("#f-totp-error")
     assert "mã xác thực hai lớp" in message.inner_text().lower()
-    assert "/login" in page.url and page.context.cookies() == []
+    assert "/login" in page.url
+    assert "hoso_session" not in {c["name"] for c in page.context.cookies()}
     check_accessibility(page, context="login page with an error")
 
     page.get_by_label("Mật khẩu").fill(DEMO_PASSWORD)
@@ -61,6 +63,31 @@ def test_the_login_asks_the_second_factor_of_an_approver_next_to_its_field(
     assert page.get_by_role("heading", level=1).inner_text().startswith("Tổng quan")
     cookie = next(c for c in page.context.cookies() if c["name"] == "hoso_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+def test_a_login_posted_without_the_forms_own_token_signs_nobody_in(
+    live_server: LiveServer,
+) -> None:
+    """Another site can make a browser post the login form, but cannot read the token that
+    the form carries and its cookie matches: nobody is signed in that way."""
+    credentials = {"username": "nhanvien", "password": DEMO_PASSWORD, "next": "/dashboard"}
+    with httpx.Client(base_url=live_server.url) as http:
+        refused = http.post("/login", data=credentials)
+        assert refused.status_code == 403
+        assert "hoso_session" not in refused.cookies
+        assert "đăng nhập lại" in refused.text
+
+        form = http.get("/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        wrong = http.post("/login", data={**credentials, "login_csrf": token[1] + "x"})
+        assert wrong.status_code == 403 and "hoso_session" not in wrong.cookies
+
+        form = http.get("/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        signed_in = http.post("/login", data={**credentials, "login_csrf": token[1]})
+        assert signed_in.status_code == 303 and "hoso_session" in signed_in.cookies
 
 
 def test_the_dashboard_shows_the_figures_of_the_accounts_scope_and_a_chart(

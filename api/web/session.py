@@ -4,6 +4,8 @@ account and per address, lockout, CSRF) behind Vietnamese forms."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -41,6 +43,40 @@ LOGIN_ERROR_FIELD = {
     "invalid_totp": "totp",
 }
 Text = Annotated[str, Form(max_length=1024)]
+# Before there is a session, the login form carries a token of its own that must match a
+# cookie set with the form: another site cannot post it, and so cannot sign a visitor in
+# to an account of its choosing.
+LOGIN_CSRF_COOKIE = "hoso_login_csrf"
+LOGIN_CSRF_FIELD = "login_csrf"
+LOGIN_CSRF_SECONDS = 3600
+
+
+def _login_page(
+    request: Request,
+    context: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The login form with a fresh login token, in the page and in its cookie."""
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        None,
+        {**context, "login_csrf": token},
+        errors=errors,
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=LOGIN_CSRF_SECONDS,
+        path=LOGIN_PATH,
+        secure=auth_store(request).config.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
 
 
 def _message(exc: HTTPException) -> tuple[str, str]:
@@ -53,7 +89,7 @@ async def login_form(request: Request, next: str = HOME_PATH) -> Response:
     caller = await current_visitor(request)
     if caller is not None:
         return redirect(request, local_path(next))
-    return render(request, "login.html", None, {"next": local_path(next), "username": ""})
+    return _login_page(request, {"next": local_path(next), "username": ""})
 
 
 @router.post(LOGIN_PATH)
@@ -63,16 +99,22 @@ def log_in(
     password: Text = "",
     totp: Annotated[str, Form(max_length=16)] = "",
     next: Text = HOME_PATH,
+    login_csrf: Text = "",
 ) -> Response:
     target = local_path(next)
     errors: dict[str, str] = {}
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (login_csrf and expected and hmac.compare_digest(login_csrf, expected)):
+        errors["_form"] = "Trang đăng nhập đã hết hạn hoặc không hợp lệ; vui lòng đăng nhập lại."
+        context = {"next": target, "username": username.strip()}
+        return _login_page(request, context, errors=errors, status_code=403)
     if not username.strip():
         errors["username"] = "Vui lòng nhập tên đăng nhập."
     if not password:
         errors["password"] = "Vui lòng nhập mật khẩu."
     context: dict[str, Any] = {"next": target, "username": username.strip()}
     if errors:
-        return render(request, "login.html", None, context, errors=errors, status_code=422)
+        return _login_page(request, context, errors=errors, status_code=422)
     store = auth_store(request)
     try:
         result = login(
@@ -87,14 +129,13 @@ def log_in(
         code, message = _message(exc)
         errors[LOGIN_ERROR_FIELD.get(code, "_form")] = message
         context["totp_asked"] = code in ("totp_required", "invalid_totp")
-        response = render(
-            request, "login.html", None, context, errors=errors, status_code=exc.status_code
-        )
+        response = _login_page(request, context, errors=errors, status_code=exc.status_code)
         if exc.headers and "Retry-After" in exc.headers:
             response.headers["Retry-After"] = exc.headers["Retry-After"]
         return response
     signed_in = redirect(request, target)
     set_session_cookie(signed_in, result, store)
+    signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict")
     return signed_in
 
 
