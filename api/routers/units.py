@@ -25,7 +25,6 @@ from api.routers import (
 )
 from api.schemas import (
     HeadcountOut,
-    RosterEntry,
     RosterOut,
     StaffingQuotaIn,
     UnitDetail,
@@ -169,6 +168,11 @@ def _staff(
         )
 
 
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    coefficient = row.get("coefficient")
+    return row if coefficient is None else {**row, "coefficient": str(coefficient)}
+
+
 AS_OF = Query(description="the roster as it stood on this business date")
 NAME_QUERY = Query(description="name, with or without diacritics")
 
@@ -190,7 +194,9 @@ def unit_roster(
     total, rows = _staff(
         svc, found["code"], as_of=as_of, q=q, category=category, page=page, per_page=per_page
     )
-    staff = [RosterEntry.model_validate(json_ready(r)) for r in rows]
+    # Validated once, as the response: dates and numbers as they are, but the coefficient,
+    # which the API gives as text.
+    staff = [_entry(r) for r in rows]
     return {
         "unit": found,
         "as_of": as_of,
