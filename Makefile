@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 run: export HOSO_BACKUP_KEY_FILE ?= var/backup.key
+run: export HOSO_KEYSTORE_PASSPHRASE ?= hoso-demo-kyso-2026
 run: $(VENV)/.installed
 	$(HOSO) init
 	$(HOSO) demo --people $(DEMO_PEOPLE) --seed 1 --if-empty

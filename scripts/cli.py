@@ -105,6 +105,7 @@ def demo(
         result = generate(ledger, people, seed, progress=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - started
     accounts = create_demo_accounts(ledger)
+    signers = _demo_signing_keys(accounts)
     table = Table(
         title=f"demo accounts — password {DEMO_PASSWORD!r}, second factor "
         f"(TOTP) secret {DEMO_TOTP_SECRET}"
@@ -116,6 +117,11 @@ def demo(
             account.username, account.kind, account.role.value if account.role else "", account.what
         )
     console.print(table)
+    if signers:
+        console.print(
+            f"signing keys in the server keystore for {', '.join(signers)}, under the "
+            f"passphrase in {pki_cli.PASSPHRASE_VARIABLE}"
+        )
     console.print(
         f"wrote {result.units} units, {result.profiles} profiles and "
         f"{result.events} events in {seconds:.1f} s "
@@ -123,6 +129,30 @@ def demo(
         f"{len(accounts)} demo accounts: {ledger.recorder.max_notification_id()} events in all"
     )
     ledger.close()
+
+
+def _demo_signing_keys(accounts: list[Any]) -> list[str]:
+    """With a keystore passphrase set (``make run`` sets one), a local certificate
+    hierarchy and a signing key for every demo approver, so that approvals can be signed
+    in the demo as the jurisdiction requires; nothing otherwise, or if keys exist."""
+    from signing import keystore
+
+    passphrase = os.environ.get(pki_cli.PASSPHRASE_VARIABLE)
+    if not passphrase or keystore.has(keystore.default_directory(Settings()), "agency"):
+        return []
+    pki_cli.init(
+        directory=None, passphrase=passphrase, agency=None, agency_account="agency", by="demo"
+    )
+    signers = [a for a in accounts if a.kind in ("approver", "administrator")]
+    for account in signers:
+        pki_cli.issue(
+            account.username,
+            name=account.display_name,
+            directory=None,
+            passphrase=passphrase,
+            by="demo",
+        )
+    return [a.username for a in signers]
 
 
 @app.command()

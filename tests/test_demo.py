@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from domain.unit import Unit
 from domain.values import ProfileStatus, UnitKind
 from scripts import cli
 from scripts.demo import generate
+from signing import keystore, registry
 from tests.conftest import TEST_DATABASE_URL, TODAY
 
 PEOPLE = 250
@@ -301,3 +303,33 @@ def test_the_cli_refuses_to_generate_into_a_non_empty_store(
     assert result.exit_code == 1
     assert "the store is not empty" in result.output
     assert ledger.recorder.max_notification_id() == head
+
+
+def test_with_a_keystore_passphrase_the_demo_approvers_get_signing_keys(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make run`` sets a keystore passphrase: the demo then makes a local certificate
+    hierarchy and a key for every approver, so that approvals can be signed in the demo
+    (the default jurisdiction approves by digital signature)."""
+    passphrase = "mật khẩu khóa ký của bản dùng thử"
+    monkeypatch.setenv("HOSO_KEYSTORE_PASSPHRASE", passphrase)
+    result = CliRunner().invoke(cli.app, ["demo", "--people", "20", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    signers = {"sonoivu", "tccb.snv", "truongphong.snv", "giamdoc.snv"}
+    assert "signing keys in the server keystore for" in result.output
+
+    settings = Settings()
+    keys = keystore.default_directory(settings)
+    for account in [*signers, "agency"]:
+        _, _, chain = keystore.load(keys, account, passphrase)
+        assert chain, account  # issued by the demo's issuing authority
+    assert not keystore.has(keys, "nhanvien")  # an employee signs nothing
+    ledger = Ledger(settings)
+    try:
+        holders = {c.holder_account for c in registry.certificates(ledger)}
+    finally:
+        ledger.close()
+    assert signers <= holders
+
+    again = CliRunner().invoke(cli.app, ["demo", "--people", "20", "--if-empty"])
+    assert again.exit_code == 0 and "no demo data written" in again.output
