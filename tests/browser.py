@@ -68,7 +68,7 @@ def require_browser() -> None:
         return
     if os.environ.get("HOSO_REQUIRE_BROWSER") == "1":
         pytest.fail(f"HOSO_REQUIRE_BROWSER=1 but {problem}")
-    pytest.skip(problem)
+    pytest.skip(reason=f"browser tests need Debian's chromium and playwright: {problem}")
 
 
 # -- the server ----------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def require_postgres() -> None:
         return
     if os.environ.get("HOSO_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"HOSO_REQUIRE_POSTGRES=1 but {problem}")
-    pytest.skip(problem)
+    pytest.skip(reason=f"PostgreSQL tests need a server: {problem}")
 
 
 @pytest.fixture

@@ -726,7 +726,7 @@ def test_sort_keys_are_compared_byte_by_byte(ledger: Ledger, read_side: Projecto
     spaces and the bar and mix the names up, so the columns are compared as bytes."""
     with read_side.engine.connect() as conn:
         if conn.dialect.name != "postgresql":
-            pytest.skip("SQLite compares text as bytes")
+            pytest.skip(reason="only PostgreSQL has collations; SQLite compares text as bytes")
         schema = conn.get_execution_options()["schema_translate_map"][None]
         collations = dict(
             conn.execute(

@@ -56,7 +56,7 @@ def test_every_profile_loads_under_its_own_code(code: str) -> None:
 @pytest.mark.parametrize("code", JURISDICTION_CODES)
 def test_regulation_file_exists(code: str) -> None:
     if not REGULATIONS_DIR.is_dir():
-        pytest.skip("regulation texts not present")
+        pytest.skip(reason=f"no regulation texts beside the repository: {REGULATIONS_DIR}")
     assert (REGULATIONS_DIR / load_jurisdiction(code).regulation_file).is_file()
 
 

@@ -141,7 +141,7 @@ def test_a_large_catch_up_leaves_statistics_and_a_vacuumed_history(
         projector.prepare()
         if engine.dialect.name != "postgresql":
             projector.catch_up()
-            pytest.skip("planner statistics are PostgreSQL's")
+            pytest.skip(reason="planner statistics (ANALYZE after a catch-up) are PostgreSQL's")
         schema = make_settings().database_schema
 
         def relation(name: str) -> tuple[float, int]:
@@ -242,7 +242,7 @@ def test_a_helper_process_projects_some_read_models_the_same_way(
     try:
         if engine.dialect.name != "postgresql":
             assert catalogue.projector(ledger, engine).helper is None  # one writer at a time
-            pytest.skip("a helper writes beside the projector on PostgreSQL only")
+            pytest.skip(reason="a helper process writes beside the projector on PostgreSQL only")
         generate(ledger, people=30, seed=3)
         helped = _helped(catalogue.projector(ledger, engine, page_size=50))
         helped.prepare()
@@ -290,7 +290,7 @@ def test_when_the_helper_fails_this_process_projects_its_read_models(
 ) -> None:
     settings = make_settings()
     if not settings.database_url:
-        pytest.skip("a helper writes beside the projector on PostgreSQL only")
+        pytest.skip(reason="a helper process writes beside the projector on PostgreSQL only")
     monkeypatch.setenv("TEST_PROJECTOR_PID", str(os.getpid()))
     _story(ledger, people=4)
     engine = read_model_engine(settings, writer=True)
