@@ -9,7 +9,6 @@ its next level, in the unit the person worked in when approval was asked.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
@@ -17,13 +16,14 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import Engine
 
 from api.deps import principal_for
-from api.policy import Action, Principal, decide
+from api.policy import Principal
+from api.routers import may_sign
 from domain.account import Account
 from domain.application import Ledger
 from domain.jurisdiction import ReportDue
-from domain.profile import Profile
 from domain.values import Role
 from operations.notices import deliver
+from signing.approvals import Approvals, WaitingItem
 
 PAGE = 500
 REPORT_REMINDER_WORKING_DAYS = 10  # the regulations set no reminder; two working weeks ahead
@@ -32,17 +32,6 @@ REPORT_PREPARERS: dict[str, frozenset[Role]] = {
     "unit": frozenset({Role.HR_OFFICER, Role.HR_HEAD}),
     "province": frozenset({Role.HOME_AFFAIRS}),
 }
-
-
-@dataclass(frozen=True)
-class WaitingItem:
-    item_id: str
-    profile_id: str
-    full_name: str
-    unit_code: str
-    approves: str
-    level: int  # 1-based
-    role: Role
 
 
 def _originators(ledger: Ledger, topic: str) -> Iterator[str]:
@@ -61,30 +50,6 @@ def _originators(ledger: Ledger, topic: str) -> Iterator[str]:
         start = page[-1].id + 1
 
 
-def waiting_items(ledger: Ledger) -> list[WaitingItem]:
-    """Every approval item waiting for a signature, with the level it waits for."""
-    topic = get_topic(Profile.ApprovalRequested)  # type: ignore[attr-defined]
-    found = []
-    for profile_id in _originators(ledger, topic):
-        profile = ledger.profile(profile_id)
-        for item_id, item in profile.approvals.items():
-            if item["status"] != "pending":
-                continue
-            index, level = profile.next_level(item_id)
-            found.append(
-                WaitingItem(
-                    item_id=item_id,
-                    profile_id=profile_id,
-                    full_name=profile.full_name,
-                    unit_code=item["unit_code"],
-                    approves=str(item["subject"].get("event", "")),
-                    level=index + 1,
-                    role=Role(level["role"]),
-                )
-            )
-    return found
-
-
 def principals(ledger: Ledger, reader: Engine, on: date) -> list[Principal]:
     """Every account's principal on a day (its grants in force, with the units they cover)."""
     topic = get_topic(Account.Created)  # type: ignore[attr-defined]
@@ -98,19 +63,14 @@ def principals(ledger: Ledger, reader: Engine, on: date) -> list[Principal]:
     return found
 
 
-def _may_sign(principal: Principal, item: WaitingItem) -> bool:
-    acting = replace(principal, grants=tuple(g for g in principal.grants if g.role is item.role))
-    return bool(decide(acting, Action.SIGN, unit_code=item.unit_code, profile_id=item.profile_id))
-
-
 def signers_waiting(ledger: Ledger, reader: Engine, on: date) -> dict[str, list[WaitingItem]]:
     """Each account that has items to sign on ``on``, with those items."""
-    items = waiting_items(ledger)
+    items = Approvals(ledger).waiting()
     if not items:
         return {}
     found: dict[str, list[WaitingItem]] = {}
     for principal in principals(ledger, reader, on):
-        mine = [item for item in items if _may_sign(principal, item)]
+        mine = [item for item in items if may_sign(principal, item)]
         if mine:
             found[principal.account] = mine
     return found

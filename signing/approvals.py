@@ -16,7 +16,7 @@ again from the ledger alone, are the inspector's report.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,6 +152,37 @@ def _approved_values(approves: dict[str, Any]) -> list[tuple[str, Any]]:
         return values
     skip = {"event", "version", "record"}
     return [(k, v) for k, v in approves.items() if k not in skip]
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    """An approval item waiting for a signature, and the level it waits for."""
+
+    item_id: str
+    profile_id: str
+    full_name: str
+    unit_code: str
+    approves: str  # the event approved, e.g. "ChangeProposed"
+    effective_date: Any
+    level: int  # 1-based
+    of_levels: int
+    role: Role
+    requested_by: Any
+
+
+REQUESTS_PAGE = 500
+
+
+def approval_requests(ledger: Ledger) -> Iterator[Any]:
+    """Every ``ApprovalRequested`` notification of the log, in log order."""
+    topic = get_topic(Profile.ApprovalRequested)  # type: ignore[attr-defined]
+    start = 1
+    while True:
+        page = ledger.recorder.select_notifications(start, REQUESTS_PAGE, topics=[topic])
+        yield from page
+        if len(page) < REQUESTS_PAGE:
+            return
+        start = page[-1].id + 1
 
 
 class Approvals:
@@ -370,17 +401,38 @@ class Approvals:
 
     def find_profile(self, item_id: str) -> str:
         """The profile an approval item belongs to."""
-        topic = get_topic(Profile.ApprovalRequested)
-        start = 1
-        while True:
-            page = self.ledger.recorder.select_notifications(start, 500, topics=[topic])
-            for n in page:
-                event = self.ledger.mapper.to_domain_event(n)
-                if event.item_id == item_id:  # type: ignore[attr-defined]
-                    return str(event.originator_id)
-            if len(page) < 500:
-                raise NotFound(f"no approval {item_id}")
-            start = page[-1].id + 1
+        for n in approval_requests(self.ledger):
+            event = self.ledger.mapper.to_domain_event(n)
+            if event.item_id == item_id:  # type: ignore[attr-defined]
+                return str(event.originator_id)
+        raise NotFound(f"no approval {item_id}")
+
+    def waiting(self) -> list[WaitingItem]:
+        """Every approval item waiting for a signature, with the level it waits for, in
+        the order the profiles first asked for one."""
+        found = []
+        profile_ids = dict.fromkeys(str(n.originator_id) for n in approval_requests(self.ledger))
+        for profile_id in profile_ids:
+            profile = self.ledger.profile(profile_id)
+            for item_id, item in profile.approvals.items():
+                if item["status"] != "pending":
+                    continue
+                index, level = profile.next_level(item_id)
+                found.append(
+                    WaitingItem(
+                        item_id=item_id,
+                        profile_id=profile_id,
+                        full_name=profile.full_name,
+                        unit_code=item["unit_code"],
+                        approves=str(item["subject"].get("event", "")),
+                        effective_date=item["effective_date"],
+                        level=index + 1,
+                        of_levels=len(item["chain"]),
+                        role=Role(level["role"]),
+                        requested_by=item["requested_by"],
+                    )
+                )
+        return found
 
     def verify(self, item_id: str, profile_id: str | None = None) -> ApprovalReport:
         """Check every signature of an approval again, from the ledger alone."""

@@ -24,6 +24,7 @@ from domain.profile import Profile
 from domain.resume import GROUPS
 from domain.values import Actor, Role
 from projections.units import unit
+from signing.approvals import WaitingItem
 
 Caller = Annotated[Principal, Depends(current_principal)]
 Svc = Annotated[Services, Depends(services_dependency)]
@@ -144,6 +145,18 @@ def acting_as(principal: Principal, role: Role) -> Principal:
     """The caller acting in one of its roles: the role a level of an approval chain asks
     for. The policy still decides whether that role reaches the unit."""
     return replace(principal, grants=tuple(g for g in principal.grants if g.role is role))
+
+
+def may_sign(principal: Principal, item: WaitingItem) -> bool:
+    """Whether the caller may sign the level a waiting approval item waits for."""
+    return bool(
+        decide(
+            acting_as(principal, item.role),
+            Action.SIGN,
+            unit_code=item.unit_code,
+            profile_id=item.profile_id,
+        )
+    )
 
 
 def refuse(

@@ -13,7 +13,6 @@ import binascii
 from dataclasses import asdict, replace
 from typing import Any
 
-from eventsourcing.utils import get_topic
 from fastapi import APIRouter
 from sqlalchemy import select
 
@@ -27,6 +26,7 @@ from api.routers import (
     Svc,
     acting_as,
     actor_of,
+    may_sign,
     refuse,
 )
 from api.schemas import (
@@ -45,21 +45,6 @@ from projections.profiles import change_sets_table
 router = APIRouter(prefix="/api/approvals", tags=["approvals"])
 
 PAGE = 500
-
-
-def _requested(svc: Services) -> list[str]:
-    """The profiles that ever asked for an approval, in the order they first did."""
-    recorder = svc.ledger.recorder
-    topic = get_topic(Profile.ApprovalRequested)  # type: ignore[attr-defined]
-    seen: dict[str, None] = {}
-    start = 1
-    while True:
-        page = recorder.select_notifications(start, PAGE, topics=[topic])
-        for notification in page:
-            seen.setdefault(str(notification.originator_id), None)
-        if len(page) < PAGE:
-            return list(seen)
-        start = page[-1].id + 1
 
 
 def _locate(svc: Services, item_id: str) -> tuple[Profile, dict[str, Any]]:
@@ -131,35 +116,22 @@ def _state(svc: Services, profile_id: str, item_id: str) -> dict[str, Any]:
 @router.get("/inbox", response_model=InboxOut, responses=READ_ERRORS)
 def inbox(principal: Caller, svc: Svc) -> dict[str, Any]:
     """Items whose next level waits for one of the caller's roles, in the item's unit."""
-    items = []
-    for profile_id in _requested(svc):
-        profile = svc.ledger.profile(profile_id)
-        for item_id, item in profile.approvals.items():
-            if item["status"] != "pending":
-                continue
-            index, level = profile.next_level(item_id)
-            role = Role(level["role"])
-            if not decide(
-                acting_as(principal, role),
-                Action.SIGN,
-                unit_code=item["unit_code"],
-                profile_id=profile_id,
-            ):
-                continue
-            items.append(
-                {
-                    "item_id": item_id,
-                    "profile_id": profile_id,
-                    "full_name": profile.full_name,
-                    "unit_code": item["unit_code"],
-                    "approves": item["subject"].get("event", ""),
-                    "effective_date": item["effective_date"],
-                    "level": index + 1,
-                    "of_levels": len(item["chain"]),
-                    "role": role.value,
-                    "requested_by": json_ready(item["requested_by"]),
-                }
-            )
+    items = [
+        {
+            "item_id": w.item_id,
+            "profile_id": w.profile_id,
+            "full_name": w.full_name,
+            "unit_code": w.unit_code,
+            "approves": w.approves,
+            "effective_date": w.effective_date,
+            "level": w.level,
+            "of_levels": w.of_levels,
+            "role": w.role.value,
+            "requested_by": json_ready(w.requested_by),
+        }
+        for w in svc.approvals.waiting()
+        if may_sign(principal, w)
+    ]
     return {"items": items}
 
 
