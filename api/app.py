@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from api import errors, web
 from api.auth import prepare_auth
-from api.deps import Services
+from api.deps import Kept, Services
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
     accounts,
@@ -39,7 +39,7 @@ from domain.settings import Settings
 from operations import tables as operations_tables
 from operations.scheduler import BackgroundJobs
 from projections import catalogue
-from projections.database import read_model_engine
+from projections.database import read_model_engine, schema_lock
 from signing.approvals import Approvals
 
 DESCRIPTION = """
@@ -84,10 +84,13 @@ ROUTERS = (
 def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> FastAPI:
     """``scheduler``: run the scheduled jobs (operations.scheduler) in this process too."""
     settings = settings or Settings()
-    ledger = Ledger(settings)
+    with schema_lock(settings):
+        ledger = Ledger(settings)
     projector = catalogue.projector(ledger, read_model_engine(settings, writer=True))
     reader = read_model_engine(settings)
-    svc = Services(ledger, projector, reader, Approvals(ledger))
+    svc = Services(
+        ledger, projector, reader, Approvals(ledger), pages=Kept(settings.read_cache_pages)
+    )
     stop = threading.Event()
 
     @asynccontextmanager
@@ -95,13 +98,14 @@ def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> 
         # Handlers that block run in worker threads: as many at once as there are database
         # connections kept for them (projections.database), the other requests wait.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        projector.prepare()
-        prepare_auth(app, settings)
+        with schema_lock(settings):
+            projector.prepare()
+            prepare_auth(app, settings)
+            operations_tables.prepare(projector.engine)
         follower = threading.Thread(
             target=projector.follow, args=(stop,), daemon=True, name="projector"
         )
         follower.start()
-        operations_tables.prepare(projector.engine)
         jobs = BackgroundJobs(settings, ledger, projector) if scheduler else None
         yield
         if jobs is not None:
@@ -124,7 +128,7 @@ def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> 
         dependencies=[Depends(errors.printable_input)],
     )
     app.state.services = svc
-    app.state.metrics = Metrics(projector.status)
+    app.state.metrics = Metrics(projector.status, svc.pages)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
     for module in ROUTERS:

@@ -674,14 +674,15 @@ def _resolve(request: Request, kind: str, token: str) -> Caller:
     credential = store.find(token)
     if credential is None or credential.kind != kind:
         raise unauthenticated("invalid_token", "the token is unknown, expired or revoked")
+    # The unit tree as of the latest write, for the scope of each grant.
+    generation = svc.current()
     try:
-        account = svc.ledger.account(credential.account)
+        account = svc.account(credential.account, generation)
     except NotFound:
         raise unauthenticated("invalid_token", "the account does not exist") from None
     today = svc.ledger.today()
     if account.revoked(today) or account.locked:
         raise unauthenticated("account_unavailable", "the account is locked or revoked")
-    svc.current()  # the unit tree as of the latest write, for the scope of each grant
     principal = svc.principal(account, today)
     return Caller(principal, account, credential, today)
 

@@ -3,40 +3,83 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from time import monotonic
+from functools import cached_property
 from typing import Any
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.utils import get_topic
 from fastapi import Request
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from api.policy import Grant, Principal
 from domain.access import AccessRecord
 from domain.account import Account
 from domain.application import Ledger
 from domain.values import Actor
+from projections.database import for_reading
 from projections.framework import ConcurrentProjector, Projector, tracking
-from projections.units import subtree, units
+from projections.units import UnitMap, unit_map, units
 from signing.approvals import Approvals
 
-# Events that change no read model but the audit trail: the reads of restricted values,
-# exports and refusals that reads themselves record.
-ACCESS_TOPICS = [get_topic(AccessRecord.Recorded)]
-# Read models behind the log by at most this many access records are current for anything
-# but the audit trail (the follower applies those within its interval); further behind, the
-# request catches up itself.
-ACCESS_LAG = 500
-# How long a process trusts the position it found the read models at without reading their
-# tracking rows again, while the log gains nothing but access records.
-TRUST_SECONDS = 1.0
 # Attempts at a catch-up that another process (a worker's follower) keeps getting ahead of.
 CATCH_UP_ATTEMPTS = 20
 # Principals kept, at most, for as long as their account and the unit tree stay as they are.
 PRINCIPALS = 4096
+# Accounts kept, at most, for as long as the log gains no change.
+ACCOUNTS = 4096
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """Where the log and the read models stood, read in one statement."""
+
+    head: int  # the log's last position
+    changed: int  # the last position of an event that is not a record of access
+    reached: int  # the position every read model has applied
+    tree: tuple[int, int]  # the unit tree's units and the sum of their versions
+
+    def holds(self, *, audit: bool) -> bool:
+        """Whether the read models hold every event they need: every change, and for the
+        audit trail every record of access too."""
+        return self.reached >= (self.head if audit else self.changed)
+
+
+class Kept:
+    """Answers computed from the read models at one generation (``Services.current``),
+    at most ``size`` of them: a newer generation empties it, and when it is full the
+    oldest answer goes. Counts its hits and misses for the metrics."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._generation: int | None = None
+        self._answers: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, generation: int | None, key: Hashable) -> Any | None:
+        found = None
+        if generation is not None and generation == self._generation:
+            found = self._answers.get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, generation: int | None, key: Hashable, answer: Any) -> None:
+        if generation is None or self.size == 0:
+            return
+        with self._lock:
+            if self._generation is None or generation > self._generation:
+                self._generation, self._answers = generation, {}
+            elif generation < self._generation:
+                return  # computed before a change another request has seen since
+            if len(self._answers) >= self.size:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = answer
 
 
 @dataclass
@@ -94,72 +137,64 @@ class Services:
     projector: Projector
     reader: Engine
     approvals: Approvals
-    # The position every read model but the audit trail is known to have reached, when that
-    # was checked, and what the unit tree looked like then.
-    _reached: tuple[int, float, tuple[int, int]] = field(
-        default=(0, 0.0, (0, 0)), init=False, repr=False
-    )
+    # Answers kept per generation of the read models: roster pages.
+    pages: Kept = field(default_factory=lambda: Kept(0))
+    # The reader's connections for reads alone (``for_reading``).
+    reads: Engine = field(init=False, repr=False)
+    _seen: ReadState = field(default=ReadState(0, 0, 0, (0, 0)), init=False, repr=False)
     _access: GroupCommit = field(init=False, repr=False)
     _principals: dict[tuple[Any, ...], Principal] = field(
         default_factory=dict, init=False, repr=False
     )
+    _accounts: dict[str, tuple[int, Account]] = field(default_factory=dict, init=False, repr=False)
+    _units: tuple[tuple[int, int], UnitMap] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._access = GroupCommit(self.ledger.save)
+        self.reads = for_reading(self.reader)
 
-    def current(self, *, audit: bool = False) -> None:
-        """Read your writes: the read models hold every event the log held when this was
-        called, so every command already answered; the request catches up itself if they
-        do not. Access records change nothing but the audit trail: unless ``audit``, read
-        models behind the log by access records alone count as current (the follower
-        applies those within its interval).
-
-        A process remembers the position the read models were found at, and for up to
-        ``TRUST_SECONDS`` checks only the events the log gained since, without reading the
-        tracking rows: with nothing new, or only access records, that is one query or two."""
-        head = self.projector.head()
-        reached, checked, tree = self._reached
-        if not audit and monotonic() - checked < TRUST_SECONDS:
-            if head <= reached:
-                return
-            if self._access_only(reached, head):
-                self._advance(head, checked, tree)
-                return
-        low, tree = self._state()
-        if low < head and (audit or not self._access_only(low, head)):
-            self._catch_up(head)
-            low, tree = self._state()
-        self._advance(max(low, head), monotonic(), tree)
-
-    def _advance(self, position: int, checked: float, tree: tuple[int, int]) -> None:
-        if position >= self._reached[0]:
-            self._reached = (position, checked, tree)
-
-    def _state(self) -> tuple[int, tuple[int, int]]:
-        """The position every read model has reached, and a fingerprint of the unit tree
-        (its units, and their versions: any change to a unit changes it), in one query."""
+    @cached_property
+    def _state_query(self) -> Select[Any]:
         names = [model.name for model in self.projector.models]
         mine = tracking.c.name.in_(names)
-        query = select(
+        head, changed = self.projector.log_positions()
+        return select(
+            head,
+            changed,
             select(func.count()).select_from(tracking).where(mine).scalar_subquery(),
             select(func.min(tracking.c.position)).where(mine).scalar_subquery(),
             select(func.count()).select_from(units).scalar_subquery(),
             select(func.coalesce(func.sum(units.c.version), 0)).scalar_subquery(),
         )
-        with self.reader.connect() as conn:
-            tracked, low, count, versions = conn.execute(query).one()
-        # A read model without its tracking row has applied nothing yet.
-        position = int(low or 0) if tracked == len(names) else 0
-        return position, (int(count), int(versions))
 
-    def _access_only(self, low: int, head: int) -> bool:
-        """Whether every event after ``low`` up to ``head`` is an access record."""
-        if head - low > ACCESS_LAG:
-            return False
-        found = self.ledger.recorder.select_notifications(
-            start=low + 1, limit=head - low, stop=head, topics=ACCESS_TOPICS
+    def current(self, *, audit: bool = False) -> int | None:
+        """Read your writes: the read models hold every event the log held when this was
+        called, so every command already answered; the request catches up itself if they
+        do not. Records of access change nothing but the audit trail: unless ``audit``,
+        read models behind the log by those alone count as current (the follower applies
+        them within its interval).
+
+        Returns the generation of what the read models now hold: the position of the last
+        change (any event but a record of access). An answer computed from them may be
+        kept under it, for as long as the log gains no change. None when a change landed
+        during a catch-up: then nothing should be kept."""
+        state = self._read_state()
+        if not state.holds(audit=audit):
+            self._catch_up(state.head)
+            state = self._read_state()
+        self._seen = state
+        return state.changed if state.holds(audit=False) else None
+
+    def _read_state(self) -> ReadState:
+        """``ReadState`` in one statement: the log, the tracking rows and the unit tree
+        are in the same database."""
+        with self.reads.connect() as conn:
+            last, last_change, tracked, low, count, versions = conn.execute(self._state_query).one()
+        # A read model without its tracking row has applied nothing yet.
+        reached = int(low or 0) if tracked == len(self.projector.models) else 0
+        return ReadState(
+            int(last or 0), int(last_change or 0), reached, (int(count), int(versions))
         )
-        return len(found) == head - low  # positions are consecutive
 
     def _catch_up(self, head: int) -> None:
         for attempt in range(1, CATCH_UP_ATTEMPTS + 1):
@@ -171,20 +206,42 @@ class Services:
                 if attempt == CATCH_UP_ATTEMPTS:
                     raise
 
+    def account(self, username: str, generation: int | None) -> Account:
+        """``Ledger.account``, kept while the log gains no change after ``generation``
+        (what ``current`` returned): an account changes only by an event of its own."""
+        key = username.strip().lower()
+        found = self._accounts.get(key)
+        if found is not None and generation is not None and found[0] == generation:
+            return found[1]
+        account = self.ledger.account(username)
+        if generation is not None:
+            if len(self._accounts) >= ACCOUNTS:
+                self._accounts.clear()
+            self._accounts[key] = (generation, account)
+        return account
+
+    def units(self) -> UnitMap:
+        """The unit tree as the read model held it at the last ``current``, which the
+        caller made first; read again only when it has changed."""
+        tree = self._seen.tree
+        kept = self._units
+        if kept is not None and kept[0] == tree:
+            return kept[1]
+        with self.reads.connect() as conn:
+            found = unit_map(conn)
+        # Kept only if it is the tree of the key (not, say, a read model being rebuilt).
+        if found.fingerprint == tree:
+            self._units = (tree, found)
+        return found
+
     def principal(self, account: Account, on: date) -> Principal:
         """``principal_for`` the account on a day, kept while the account and the unit tree
         stay as they were at the last ``current``, which the caller made first."""
-        tree = self._reached[2]
-        key = (account.username, account.version, on, tree)
+        units_now = self.units()
+        key = (account.username, account.version, on, units_now.fingerprint)
         found = self._principals.get(key)
-        if found is not None:
-            return found
-        with self.reader.connect() as conn:
-            found = principal_for(account, conn, on)
-            # Kept only if the tree it was built on is the one of the key (not, say, a
-            # read model being rebuilt meanwhile).
-            kept = _tree(conn) == tree
-        if kept:
+        if found is None:
+            found = principal_of(account, units_now, on)
             if len(self._principals) >= PRINCIPALS:
                 self._principals.clear()
             self._principals[key] = found
@@ -214,14 +271,6 @@ class Services:
         )
 
 
-def _tree(conn: Connection) -> tuple[int, int]:
-    """A fingerprint of the unit tree: its units, and their versions (so any change)."""
-    count, versions = conn.execute(
-        select(func.count(), func.coalesce(func.sum(units.c.version), 0)).select_from(units)
-    ).one()
-    return int(count), int(versions)
-
-
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
@@ -233,11 +282,15 @@ async def services_dependency(request: Request) -> Services:
 
 def principal_for(account: Account, conn: Connection, on: date) -> Principal:
     """The account's grants in force on a day, each with the units it covers."""
-    grants = []
-    for g in account.grants_on(on):
-        tree = subtree(g["unit_code"])
-        codes = frozenset(conn.execute(select(tree.c.code)).scalars())
-        grants.append(Grant(g["role"], g["unit_code"], codes | {g["unit_code"]}))
+    return principal_of(account, unit_map(conn), on)
+
+
+def principal_of(account: Account, tree: UnitMap, on: date) -> Principal:
+    """``principal_for`` with the unit tree at hand."""
+    grants = [
+        Grant(g["role"], g["unit_code"], frozenset(tree.subtree(g["unit_code"])) | {g["unit_code"]})
+        for g in account.grants_on(on)
+    ]
     return Principal(
         account.username, account.display_name, account.kind, account.profile_id, tuple(grants)
     )

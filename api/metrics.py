@@ -8,10 +8,11 @@ from time import perf_counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import Kept
 from projections.framework import ProjectionStatus
 
 
@@ -38,11 +39,34 @@ class ProjectionLag(Collector):
         return [family]
 
 
+class KeptAnswers(Collector):
+    """Read at each scrape: how often a kept answer was served, and how often not."""
+
+    def __init__(self, kept: Kept) -> None:
+        self.kept = kept
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "hoso_read_cache_lookups",
+            "Lookups of answers kept per generation of the read models (roster pages), by result",
+            labels=["result"],
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        family.add_metric(["hit"], self.kept.hits)
+        family.add_metric(["miss"], self.kept.misses)
+        return [family]
+
+
 class Metrics:
     """The application's own registry (one per application, so that tests may build
     several)."""
 
-    def __init__(self, status: Callable[[], list[ProjectionStatus]]) -> None:
+    def __init__(self, status: Callable[[], list[ProjectionStatus]], kept: Kept) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "hoso_http_requests",
@@ -57,6 +81,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(ProjectionLag(status))
+        self.registry.register(KeptAnswers(kept))
 
 
 class MetricsMiddleware:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Requests of the HTTP server handled at once (the others wait their turn), and so the
     # database connections a process keeps open for them.
     request_threads: int = Field(default=16, ge=1, le=200)
+    # Roster pages a server process keeps, as sent, until the log gains a change (0: none).
+    read_cache_pages: int = Field(default=1024, ge=0, le=1_000_000)
     # The national database exchange (operations.national_sync): its https:// base URL,
     # the CA file its server certificate is verified against, the agency's bearer token,
     # the time allowed for one request, attempts per item and the back-off between them.

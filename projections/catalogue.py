@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from eventsourcing.utils import get_topic
 from sqlalchemy import Engine
 
+from domain.access import AccessRecord
 from domain.application import Ledger
 from projections.archive import Archive
 from projections.audit import AuditTrail
@@ -29,10 +31,18 @@ READ_MODELS: tuple[type[ReadModel], ...] = (
 # On a long catch-up on PostgreSQL, a helper process projects these while the projector
 # projects the others: about half of the work each.
 HELPED: frozenset[str] = frozenset({History.name, AuditTrail.name, DeadlineCompliance.name})
+# Events that change no read model but the audit trail: the reads of restricted values,
+# exports and refusals that reads themselves record.
+QUIET_TOPICS = (get_topic(AccessRecord.Recorded),)
 
 
 def projector(ledger: Ledger, engine: Engine, page_size: int = 1000) -> Projector:
     helper = Helper(ledger.settings, HELPED) if serves(engine, ledger.settings) else None
     return Projector(
-        ledger, engine, [cls(ledger) for cls in READ_MODELS], page_size=page_size, helper=helper
+        ledger,
+        engine,
+        [cls(ledger) for cls in READ_MODELS],
+        page_size=page_size,
+        helper=helper,
+        quiet_topics=QUIET_TOPICS,
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
@@ -24,7 +27,7 @@ def read_model_engine(settings: Settings, *, writer: bool = False, **options: An
             url,
             pool_size=settings.request_threads,
             max_overflow=settings.request_threads,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
             **options,
         )
         if settings.database_schema:
@@ -53,6 +56,36 @@ def read_model_engine(settings: Settings, *, writer: bool = False, **options: An
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def for_reading(engine: Engine) -> Engine:
+    """The engine, its connections in autocommit on PostgreSQL: a query is one round trip,
+    without BEGIN before it and ROLLBACK when the connection goes back to the pool. For
+    reads only. It reads as a transaction would: PostgreSQL gives each statement a snapshot
+    of its own either way (READ COMMITTED). The pool is the engine's own."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """Held while a process creates what is missing in the store (tables, indexes): on
+    PostgreSQL, server processes starting together would otherwise run the same
+    ``CREATE … IF NOT EXISTS`` at once, and all but one may fail ("tuple concurrently
+    updated"). SQLite serialises its writers itself."""
+    env = settings.eventsourcing_env()
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        yield
+        return
+    url = _postgres_url(env).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        key = f"hoso schema {settings.database_schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def _postgres_url(env: dict[str, str]) -> URL:

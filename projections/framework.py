@@ -45,14 +45,20 @@ from operator import itemgetter
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
+    Index,
     Integer,
     MetaData,
+    ScalarSelect,
     String,
     Table,
+    Text,
     bindparam,
+    func,
     select,
     text,
 )
@@ -198,9 +204,13 @@ class Projector:
         *,
         helper: Helper | None = None,
         statistics: bool = True,
+        quiet_topics: Sequence[str] = (),
     ) -> None:
-        """``statistics``: update the planner statistics after a large catch-up."""
+        """``statistics``: update the planner statistics after a large catch-up.
+        ``quiet_topics``: topics of events that change no read model but the audit trail
+        (records of reads): ``last_change`` passes over them."""
         self.ledger, self.engine, self.models = ledger, engine, list(models)
+        self.quiet_topics = tuple(quiet_topics)
         self.page_size = page_size
         self.helper = helper
         self.statistics = statistics
@@ -215,6 +225,9 @@ class Projector:
         """Create what is missing; rebuild (from position 0) every read model whose schema
         version changed. Returns the names of the read models that were reset."""
         tracking_metadata.create_all(self.engine)
+        if self.quiet_topics and self._changes is not None:
+            with self.engine.begin() as conn:
+                self._changes.create(conn, checkfirst=True)
         with self.engine.connect() as conn:
             known = {row.name: row.schema for row in conn.execute(select(tracking))}
         stale = [m for m in self.models if known.get(m.name) != m.schema]
@@ -240,6 +253,48 @@ class Projector:
 
     def head(self) -> int:
         return self.ledger.recorder.max_notification_id() or 0
+
+    @cached_property
+    def log(self) -> Table:
+        """The columns of the ledger's event log that queries beside the read models need
+        (same database, and on PostgreSQL the same schema): the position, and the topic."""
+        position = "rowid" if self.engine.dialect.name == "sqlite" else "notification_id"
+        return Table(
+            self.ledger.recorder.events_table_name,
+            MetaData(),
+            Column(position, BigInteger, key="position"),
+            Column("topic", Text),
+        )
+
+    @cached_property
+    def _not_quiet(self) -> ColumnElement[bool]:
+        # The topics as literals, not parameters: the planner uses a partial index only for
+        # a query whose condition it can match against the index's own.
+        return self.log.c.topic.notin_(
+            bindparam("quiet", list(self.quiet_topics), expanding=True, literal_execute=True)
+        )
+
+    @cached_property
+    def _changes(self) -> Index | None:
+        """On PostgreSQL, an index of the log's positions but those of quiet topics. SQLite
+        cannot index its positions (rowid); it reads the log backwards from its end."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return Index(
+            f"{self.log.name}_changes", self.log.c.position, postgresql_where=self._not_quiet
+        )
+
+    def log_positions(self) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+        """Two scalar subqueries, to read in the statement that reads the read models'
+        positions: the head of the log, and the position of the last event that is not of
+        a quiet topic (the last change any read model but the audit trail has to apply),
+        found at once however many quiet events follow it."""
+        log = self.log
+        head = select(func.max(log.c.position)).scalar_subquery()
+        changed = select(log.c.position).order_by(log.c.position.desc()).limit(1)
+        if self.quiet_topics:
+            changed = changed.where(self._not_quiet)
+        return head, changed.scalar_subquery()
 
     def positions(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -136,10 +136,20 @@ class RosterPage:
     rows: list[dict[str, Any]]
 
 
-def roster(conn: Connection, f: RosterFilter, page: int = 1, per_page: int = 50) -> RosterPage:
+def roster(
+    conn: Connection,
+    f: RosterFilter,
+    page: int = 1,
+    per_page: int = 50,
+    *,
+    unit_codes: Sequence[str] | None = None,
+) -> RosterPage:
+    """``unit_codes``: ``f.unit_code`` and the units below it, when the caller has them at
+    hand (otherwise they are read from the unit tree)."""
     query = select(people)
     if f.unit_code:
-        query = query.where(people.c.unit_code.in_(subtree_codes(conn, f.unit_code)))
+        codes = subtree_codes(conn, f.unit_code) if unit_codes is None else unit_codes
+        query = query.where(people.c.unit_code.in_(codes))
     if f.q:
         for word in fold(f.q).split():
             query = query.where(people.c.search_name.contains(word, autoescape=True))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -140,6 +141,47 @@ def subtree(code: str, name: str = "subtree") -> CTE:
         or_(units.c.parent_code == base.c.code, units.c.merged_into == base.c.code)
     )
     return base.union(below)
+
+
+@dataclass(frozen=True)
+class UnitMap:
+    """Every unit of the read model, in memory: what ``unit`` and ``subtree`` ask the
+    database, answered without it. ``fingerprint`` tells one state of the tree from
+    another: the number of units and the sum of their versions (any change moves it)."""
+
+    rows: Mapping[str, dict[str, Any]]
+    below: Mapping[str, tuple[str, ...]]  # the units under each, or merged into it
+
+    @property
+    def fingerprint(self) -> tuple[int, int]:
+        return len(self.rows), sum(row["version"] for row in self.rows.values())
+
+    def get(self, code: str) -> dict[str, Any] | None:
+        found = self.rows.get(code)
+        return dict(found) if found is not None else None
+
+    def subtree(self, code: str) -> list[str]:
+        """``subtree``: the unit and every unit below it, including units merged into it."""
+        if code not in self.rows:
+            return []
+        found, waiting = [code], [code]
+        seen = {code}
+        while waiting:
+            for child in self.below.get(waiting.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    found.append(child)
+                    waiting.append(child)
+        return found
+
+
+def unit_map(conn: Connection) -> UnitMap:
+    rows = {row["code"]: row for row in unit_list(conn)}
+    below: dict[str, list[str]] = {}
+    for row in rows.values():
+        for parent in {row["parent_code"], row["merged_into"]} - {None}:
+            below.setdefault(parent, []).append(row["code"])
+    return UnitMap(rows, {code: tuple(children) for code, children in below.items()})
 
 
 def subtree_codes(conn: Connection, code: str) -> list[str]:

@@ -23,7 +23,6 @@ from domain.errors import NotFound
 from domain.profile import Profile
 from domain.resume import GROUPS
 from domain.values import Actor, Role
-from projections.units import unit
 from signing.approvals import WaitingItem
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -222,9 +221,7 @@ def scope_unit(svc: Services, principal: Principal, action: Action, code: str | 
     if code is None:
         return allowed_on_unit(svc, principal, action, None).unit_code or ""
     code = code.strip().upper()
-    with svc.reader.connect() as conn:
-        found = unit(conn, code)
-    if found is None:
+    if svc.units().get(code) is None:
         raise NotFound(f"no unit {code}")
     allowed_on_unit(svc, principal, action, code)
     return code

@@ -93,7 +93,7 @@ def readable_profile(svc: Services, principal: Principal, key: str) -> dict[str,
     answer for a profile that does not exist)."""
     unknown = f"no profile {key}"
     svc.current()
-    with svc.reader.connect() as conn:
+    with svc.reads.connect() as conn:
         row = profile_view(conn, key.strip())
     if row is None:
         raise NotFound(unknown)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import TypeAdapter
 
 from api.deps import Services
 from api.policy import Action, Principal, decide
@@ -41,7 +42,7 @@ from domain.errors import NotFound
 from domain.values import EmployeeCategory, json_ready
 from projections.history import staff_on_page
 from projections.roster import RosterFilter, roster
-from projections.units import headcount, unit, unit_history, unit_list
+from projections.units import headcount, unit_history, unit_list
 
 router = APIRouter(prefix="/api/units", tags=["units"])
 
@@ -53,8 +54,12 @@ def _code(code: str) -> str:
 def readable_unit(svc: Services, principal: Principal, code: str) -> dict[str, Any]:
     """A unit the caller may read, from the read model; 404 otherwise."""
     svc.current()
-    with svc.reader.connect() as conn:
-        found = unit(conn, _code(code))
+    return _visible_unit(svc, principal, code)
+
+
+def _visible_unit(svc: Services, principal: Principal, code: str) -> dict[str, Any]:
+    """``readable_unit`` once the read models are current."""
+    found = svc.units().get(_code(code))
     if found is None:
         raise NotFound(f"no unit {_code(code)}")
     allowed_on_unit(svc, principal, Action.READ_UNIT, found["code"])
@@ -63,8 +68,7 @@ def readable_unit(svc: Services, principal: Principal, code: str) -> dict[str, A
 
 def _unit_out(svc: Services, code: str) -> dict[str, Any]:
     svc.current()
-    with svc.reader.connect() as conn:
-        found = unit(conn, code)
+    found = svc.units().get(code)
     if found is None:
         raise NotFound(f"no unit {code}")
     return found
@@ -148,13 +152,14 @@ def _staff(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The staff of the unit and every unit below it, in Vietnamese name order: now, or on
     a past date (from the bitemporal history); the total and one page."""
-    with svc.reader.connect() as conn:
+    with svc.reads.connect() as conn:
         if as_of is None:
             result = roster(
                 conn,
                 RosterFilter(unit_code=code, q=q, category=category.value if category else None),
                 page=page,
                 per_page=per_page,
+                unit_codes=svc.units().subtree(code),
             )
             return result.total, result.rows
         return staff_on_page(
@@ -187,24 +192,35 @@ def unit_roster(
     category: EmployeeCategory | None = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> Response:
     """Staff of the unit and every unit below it, in Vietnamese name order: now, or on a
     past date (``as_of``, from the bitemporal history)."""
-    found = readable_unit(svc, principal, code)
-    total, rows = _staff(
-        svc, found["code"], as_of=as_of, q=q, category=category, page=page, per_page=per_page
-    )
-    # Validated once, as the response: dates and numbers as they are, but the coefficient,
-    # which the API gives as text.
-    staff = [_entry(r) for r in rows]
-    return {
-        "unit": found,
-        "as_of": as_of,
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-        "staff": staff,
-    }
+    generation = svc.current()
+    found = _visible_unit(svc, principal, code)
+    # The page is the same for whoever may read the unit: kept, as sent, until the log
+    # gains a change.
+    key = ("roster", found["code"], as_of, q, category, page, per_page)
+    body = svc.pages.get(generation, key)
+    if body is None:
+        total, rows = _staff(
+            svc, found["code"], as_of=as_of, q=q, category=category, page=page, per_page=per_page
+        )
+        # The coefficient, a decimal in the read model, is given as text.
+        staff = [_entry(r) for r in rows]
+        page_out = {
+            "unit": found,
+            "as_of": as_of,
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+            "staff": staff,
+        }
+        body = ROSTER.dump_json(ROSTER.validate_python(page_out))
+        svc.pages.put(generation, key, body)
+    return Response(body, media_type="application/json")
+
+
+ROSTER = TypeAdapter(RosterOut)
 
 
 # The columns of the roster export: (Vietnamese header, field of a roster entry).
@@ -261,8 +277,7 @@ def export_roster(
     """The whole roster of the unit and every unit below it, for a spreadsheet (Excel
     reads the byte order mark as UTF-8). Every export is recorded in the audit trail."""
     svc.current()
-    with svc.reader.connect() as conn:
-        found = unit(conn, _code(code))
+    found = svc.units().get(_code(code))
     if found is None:
         raise NotFound(f"no unit {_code(code)}")
     verdict = allowed_on_unit(svc, principal, Action.EXPORT, found["code"])
