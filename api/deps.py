@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -31,6 +33,10 @@ PRINCIPALS = 4096
 ACCOUNTS = 4096
 
 
+# The state the read models were found in for the request under way, when it only reads.
+READ_STATE: ContextVar[ReadState | None] = ContextVar("READ_STATE", default=None)
+
+
 @dataclass(frozen=True)
 class ReadState:
     """Where the log and the read models stood, read in one statement."""
@@ -53,16 +59,17 @@ class Kept:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._generation: int | None = None
-        self._answers: dict[Hashable, Any] = {}
+        # The generation and its answers, replaced together (a reader takes both at once).
+        self._kept: tuple[int | None, dict[Hashable, Any]] = (None, {})
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, generation: int | None, key: Hashable) -> Any | None:
+        kept_generation, answers = self._kept
         found = None
-        if generation is not None and generation == self._generation:
-            found = self._answers.get(key)
+        if generation is not None and generation == kept_generation:
+            found = answers.get(key)
         if found is None:
             self.misses += 1
         else:
@@ -73,62 +80,92 @@ class Kept:
         if generation is None or self.size == 0:
             return
         with self._lock:
-            if self._generation is None or generation > self._generation:
-                self._generation, self._answers = generation, {}
-            elif generation < self._generation:
+            kept_generation, answers = self._kept
+            if kept_generation is None or generation > kept_generation:
+                answers = {}
+                self._kept = (generation, answers)
+            elif generation < kept_generation:
                 return  # computed before a change another request has seen since
-            if len(self._answers) >= self.size:
-                self._answers.pop(next(iter(self._answers)))
-            self._answers[key] = answer
+            if len(answers) >= self.size:
+                answers.pop(next(iter(answers)))
+            answers[key] = answer
 
 
-@dataclass
-class _Waiting:
-    aggregate: Aggregate
-    done: bool = False
-    error: BaseException | None = None
+# A writer thread with nothing to write for this long ends (another starts when needed).
+WRITER_IDLE_SECONDS = 30.0
 
 
 class GroupCommit:
-    """Saves aggregates for many threads, each in one transaction with those that arrived
+    """Saves aggregates for many requests, each in one transaction with those that arrived
     while the previous one was being written. The event log has one writer at a time (a
     table lock held until commit): a group of records costs about what one record does,
     where one transaction per record would queue every request behind that lock.
 
-    Whoever finds no write under way writes everything waiting, its own among it; the
-    others wait until theirs is stored. ``save`` returns once the aggregate is stored, and
-    raises what the write raised otherwise."""
+    A writer thread of its own writes everything waiting, then everything that arrived
+    meanwhile, and so on. ``save`` (from a thread) and ``store`` (from a coroutine, which
+    holds no thread while it waits) return once the aggregate is stored, and raise what
+    the write raised otherwise."""
 
     def __init__(self, save: Callable[..., Any]) -> None:
         self._save = save
-        self._changed = threading.Condition()
-        self._waiting: list[_Waiting] = []
-        self._writing = False
+        self._arrived = threading.Condition()
+        self._waiting: list[tuple[Aggregate, Callable[[BaseException | None], None]]] = []
+        self._writer: threading.Thread | None = None
 
     def save(self, aggregate: Aggregate) -> None:
-        mine = _Waiting(aggregate)
-        with self._changed:
-            self._waiting.append(mine)
-            while self._writing and not mine.done:
-                self._changed.wait()
-            if mine.done:
-                if mine.error is not None:
-                    raise mine.error
-                return
-            self._writing = True
-            group, self._waiting = self._waiting, []
-        error: BaseException | None = None
-        try:
-            self._save(*(waiting.aggregate for waiting in group))
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            with self._changed:
-                for waiting in group:
-                    waiting.done, waiting.error = True, error
-                self._writing = False
-                self._changed.notify_all()
+        stored = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        def done(error: BaseException | None) -> None:
+            outcome.append(error)
+            stored.set()
+
+        self._submit(aggregate, done)
+        stored.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    async def store(self, aggregate: Aggregate) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._submit(aggregate, lambda error: loop.call_soon_threadsafe(_settle, future, error))
+        await future
+
+    def _submit(self, aggregate: Aggregate, done: Callable[[BaseException | None], None]) -> None:
+        with self._arrived:
+            self._waiting.append((aggregate, done))
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write, daemon=True, name="access-records"
+                )
+                self._writer.start()
+            self._arrived.notify()
+
+    def _write(self) -> None:
+        while True:
+            with self._arrived:
+                if not self._waiting:
+                    self._arrived.wait(WRITER_IDLE_SECONDS)
+                if not self._waiting:
+                    self._writer = None
+                    return
+                group, self._waiting = self._waiting, []
+            error: BaseException | None = None
+            try:
+                self._save(*(aggregate for aggregate, _ in group))
+            except Exception as exc:
+                error = exc
+            for _, done in group:
+                done(error)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.cancelled():
+        return  # the request went away; its record is stored all the same
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 @dataclass
@@ -177,13 +214,32 @@ class Services:
         Returns the generation of what the read models now hold: the position of the last
         change (any event but a record of access). An answer computed from them may be
         kept under it, for as long as the log gains no change. None when a change landed
-        during a catch-up: then nothing should be kept."""
+        during a catch-up: then nothing should be kept.
+
+        Within a read request (``reading_on``), the state found when its caller was
+        authenticated is current enough: it was found after the request arrived."""
+        state = READ_STATE.get()
+        if state is None or not state.holds(audit=audit):
+            state = self.current_state(audit=audit)
+        return state.changed if state.holds(audit=False) else None
+
+    def current_state(self, *, audit: bool = False) -> ReadState:
+        """``current``, with the whole state found."""
         state = self._read_state()
         if not state.holds(audit=audit):
             self._catch_up(state.head)
             state = self._read_state()
-        self._seen = state
-        return state.changed if state.holds(audit=False) else None
+        # Only forward: a slower request must not take the unit tree back to what it found.
+        seen = self._seen
+        if state.holds(audit=False) and (state.changed, state.head) >= (seen.changed, seen.head):
+            self._seen = state
+        return state
+
+    @staticmethod
+    def reading_on(state: ReadState) -> None:
+        """The rest of this request only reads (its events are records of access at most),
+        and may rely on ``state``."""
+        READ_STATE.set(state)
 
     def _read_state(self) -> ReadState:
         """``ReadState`` in one statement: the log, the tracking rows and the unit tree
@@ -259,16 +315,38 @@ class Services:
     ) -> None:
         """``Ledger.record_access``, stored in a transaction shared with the access records
         of concurrent requests; returns once the record is stored."""
-        self._access.save(
-            AccessRecord(
-                kind=kind,
-                resource=resource,
-                profile_id=profile_id,
-                fields=list(fields),
-                basis=basis,
-                actor=actor,
-            )
-        )
+        self._access.save(_access_record(kind, resource, actor, profile_id, fields, basis))
+
+    async def record_access_async(
+        self,
+        kind: str,
+        resource: str,
+        *,
+        actor: Actor,
+        profile_id: str | None = None,
+        fields: Sequence[str] = (),
+        basis: str = "",
+    ) -> None:
+        """``record_access`` for a coroutine."""
+        await self._access.store(_access_record(kind, resource, actor, profile_id, fields, basis))
+
+
+def _access_record(
+    kind: str,
+    resource: str,
+    actor: Actor,
+    profile_id: str | None,
+    fields: Sequence[str],
+    basis: str,
+) -> AccessRecord:
+    return AccessRecord(
+        kind=kind,
+        resource=resource,
+        profile_id=profile_id,
+        fields=list(fields),
+        basis=basis,
+        actor=actor,
+    )
 
 
 def services(request: Request) -> Services:

@@ -41,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
 )
 
@@ -534,13 +535,33 @@ def profile_view(
     """The approved record with status, version, employment periods and the change sets
     still waiting for a decision. Restricted values are decrypted with ``keys`` (by default
     the key ring of the ledger opened in this process)."""
-    row = conn.execute(select(profiles).where(profiles.c.profile_id == str(profile_id))).first()
+    row = conn.execute(_PROFILE_VIEW, {"profile_id": str(profile_id)}).first()
     if row is None:
         return None
-    result = _open_profile(dict(row._mapping), keys)
+    found = dict(row._mapping)
+    waiting = found.pop("waiting")
+    result = _open_profile(found, keys)
     result["updated_at"] = utc(result["updated_at"])
-    result["pending"] = change_sets(conn, profile_id=str(profile_id), status="pending", keys=keys)
+    result["pending"] = (
+        change_sets(conn, profile_id=str(profile_id), status="pending", keys=keys)
+        if waiting
+        else []
+    )
     return result
+
+
+# A profile's row, and whether change sets wait for a decision on it (most often none do:
+# then they are not asked for).
+_PROFILE_VIEW = select(
+    profiles,
+    select(change_sets_table.c.change_set_id)
+    .where(
+        change_sets_table.c.profile_id == profiles.c.profile_id,
+        change_sets_table.c.status == "pending",
+    )
+    .exists()
+    .label("waiting"),
+).where(profiles.c.profile_id == bindparam("profile_id"))
 
 
 def change_sets(

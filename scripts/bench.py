@@ -1371,6 +1371,13 @@ def api_arguments(parser: argparse.ArgumentParser) -> None:
         "browse rosters as the Department of Home Affairs (default 0.5)",
     )
     parser.add_argument(
+        "--read-cache-pages",
+        type=int,
+        default=Settings.model_fields["read_cache_pages"].default,
+        help="roster pages each server process keeps until the log gains a change "
+        "(HOSO_READ_CACHE_PAGES; 0 measures every page computed)",
+    )
+    parser.add_argument(
         "--max-p99-ms",
         type=float,
         default=API_MAX_P99_MS,
@@ -1470,6 +1477,8 @@ def server_environment(settings: Settings, key_file: str) -> dict[str, str]:
         HOSO_JURISDICTION=settings.jurisdiction,
         HOSO_EXTRA_DAYS_OFF="",
         HOSO_EXTRA_WORKING_DAYS="",
+        HOSO_SCHEDULER="false",
+        HOSO_READ_CACHE_PAGES=str(settings.read_cache_pages),
         # The server's connections, told apart from others' in pg_stat_activity.
         PGAPPNAME=api_application_name(settings),
     )
@@ -1551,7 +1560,7 @@ class ApiServer:
 def api_server(
     settings: Settings, key_file: str, workers: int, log_path: str
 ) -> Iterator[ApiServer]:
-    """uvicorn serving ``api.app:create_app`` on 127.0.0.1 and a free port, in a process
+    """uvicorn serving ``api.app:serving_app`` on 127.0.0.1 and a free port, in a process
     group of its own, once /api/healthz answers with the read models current; the group is
     stopped afterwards."""
     import signal
@@ -1567,7 +1576,7 @@ def api_server(
         "-m",
         "uvicorn",
         "--factory",
-        "api.app:create_app",
+        "api.app:serving_app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -1785,7 +1794,7 @@ def api_benchmark(args: argparse.Namespace) -> Figures:
         fresh_schema(database_url, "bench_api") as schema,
     ):
         settings = bench_settings(database_url, schema).model_copy(
-            update={"data_dir": Path(directory)}
+            update={"data_dir": Path(directory), "read_cache_pages": max(args.read_cache_pages, 0)}
         )
         key_file = str(key_file_path(settings))
         ledger = Ledger(settings, clock=lambda: TODAY)
@@ -1852,6 +1861,7 @@ def api_benchmark(args: argparse.Namespace) -> Figures:
             started = perf_counter()
             samples = drive_clients(base_url, clients, seconds, warmup, args.seed)
             wall = perf_counter() - started
+            kept = kept_lookups(base_url)
             busy = _machine_busy_seconds() - busy
             server_cpu = _process_group_cpu_seconds(server.pid) - server_cpu
             after = postgres_usage(database_url)
@@ -1916,6 +1926,11 @@ def api_benchmark(args: argparse.Namespace) -> Figures:
         "load_cpu_ms_per_request": round(samples.load_cpu_seconds * 1000 / max(samples.sent, 1), 2),
         # New connections to the database while the load ran (the server's pools).
         "postgres_sessions_opened": sessions,
+        "read_cache_pages": settings.read_cache_pages,
+        # Lookups of kept roster pages, warm-up included, in the counters of the worker
+        # that answered the scrape (each worker keeps pages of its own).
+        "kept_page_hits": kept.get("hit", 0),
+        "kept_page_misses": kept.get("miss", 0),
         "server_tracebacks": server_log.count("Traceback"),
         "max_p99_ms": ceiling,
         "server_version": server_version,
@@ -1932,6 +1947,33 @@ def api_benchmark(args: argparse.Namespace) -> Figures:
         if p99 is not None and p99 >= ceiling:
             failures.append(f"{name} p99 {p99:.1f} ms is not under {ceiling:g} ms")
     return figures
+
+
+def kept_lookups(base_url: str) -> dict[str, int]:
+    """``hoso_read_cache_lookups_total`` by result, as one worker's /metrics gives it."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, int] = {}
+    text = httpx.get(f"{base_url}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "hoso_read_cache_lookups":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    found[sample.labels["result"]] = int(sample.value)
+    return found
+
+
+def _kept_text(figures: Figures) -> str:
+    if not figures["read_cache_pages"]:
+        return "No roster page kept: each computed (--read-cache-pages 0). "
+    looked = figures["kept_page_hits"] + figures["kept_page_misses"]
+    share = figures["kept_page_hits"] / looked if looked else 0.0
+    return (
+        f"Roster pages kept until the log gains a change ({figures['read_cache_pages']:,} a "
+        f"worker): {share:.0%} of the lookups of one worker found theirs "
+        "(--read-cache-pages 0 computes each). "
+    )
 
 
 def _api_cpu_text(figures: Figures) -> str:
@@ -1968,7 +2010,7 @@ def api_table(figures: Figures) -> Table:
             f"of {len(figures['hr_units'])} units, each read of restricted values recorded. "
             "Each client: a bearer token, one keep-alive connection, the next request sent "
             f"once answered; {figures['warmup_seconds']:g} s of warm-up not counted. "
-            f"{_api_cpu_text(figures)}"
+            f"{_kept_text(figures)}{_api_cpu_text(figures)}"
         ),
     )
     for column in ("endpoint", "requests", "req/s", "median", "p95", "p99", "max", "errors"):

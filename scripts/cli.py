@@ -519,9 +519,9 @@ def serve(
     """Serve the application over HTTP."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import serving_app
 
-    uvicorn.run(create_app(scheduler=Settings().scheduler), host=host, port=port)
+    uvicorn.run(serving_app(), host=host, port=port)
 
 
 if __name__ == "__main__":

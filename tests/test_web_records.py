@@ -186,7 +186,13 @@ def test_a_transfer_ends_the_old_units_access(page: Any, live_server: LiveServer
     ledger = live_server.ledger()
     pid = _someone(live_server, "tccb.snv", inside=True)
     name = ledger.profile(pid).full_name
-    other = next(u for u in _unit_codes(live_server) if u != ledger.profile(pid).unit_code)
+    # A unit outside the officer's scope: there the officer has no rights over the person.
+    svc = live_server.app.state.services
+    svc.current()
+    scope = set().union(
+        *(g.scope for g in svc.principal(ledger.account("tccb.snv"), ledger.today()).grants)
+    )
+    other = next(u for u in _unit_codes(live_server) if u not in scope)
     _as(page, "tccb.snv")
     page.goto(f"/profiles/{pid}/transitions?kind=release_transfer")
     _checked(page, "transition form")

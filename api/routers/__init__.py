@@ -334,14 +334,23 @@ class Disclosure:
 
     def record_read(self, svc: Services, resource: str) -> None:
         """A read of restricted values by someone other than the person is an event."""
+        found = self._read_record(resource)
+        if found is not None:
+            svc.record_access("restricted_read", resource, **found)
+
+    async def record_read_async(self, svc: Services, resource: str) -> None:
+        """``record_read`` for a coroutine."""
+        found = self._read_record(resource)
+        if found is not None:
+            await svc.record_access_async("restricted_read", resource, **found)
+
+    def _read_record(self, resource: str) -> dict[str, Any] | None:
         if not self.shown or self.principal.profile_id == self.profile_id:
-            return
+            return None
         verdict = self._verdict(max(LEVELS.get(g, 0) for g in self.shown))
-        svc.record_access(
-            "restricted_read",
-            resource,
-            actor=actor_of(self.principal, verdict),
-            profile_id=self.profile_id,
-            fields=sorted(self.shown),
-            basis=verdict.reason,
-        )
+        return {
+            "actor": actor_of(self.principal, verdict),
+            "profile_id": self.profile_id,
+            "fields": sorted(self.shown),
+            "basis": verdict.reason,
+        }

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services
 from api.errors import Unavailable
@@ -145,9 +146,18 @@ def open_profile(
 
 
 @router.get("/{profile_id}", response_model=ProfileOut, responses=READ_ERRORS)
-def read_profile(profile_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
+async def read_profile(profile_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     """The approved record with its status, version (for ``expected_version``),
     employment periods and the change sets waiting for a decision."""
+    result, seen = await run_in_threadpool(_profile_shown, svc, principal, profile_id)
+    # Waited for on the event loop: a request waiting for its record holds no thread.
+    await seen.record_read_async(svc, f"profile:{result['profile_id']}")
+    return result
+
+
+def _profile_shown(
+    svc: Services, principal: Principal, profile_id: str
+) -> tuple[dict[str, Any], Disclosure]:
     row = readable_profile(svc, principal, profile_id)
     seen = Disclosure(principal, unit_code=row["unit_code"], profile_id=row["profile_id"])
     result = {
@@ -156,8 +166,7 @@ def read_profile(profile_id: str, principal: Caller, svc: Svc) -> dict[str, Any]
         "pending": seen.data(json_ready(row["pending"])),
     }
     result["withheld"] = sorted(seen.withheld)
-    seen.record_read(svc, f"profile:{row['profile_id']}")
-    return result
+    return result, seen
 
 
 @router.get("/{profile_id}/history", response_model=ProfileHistory, responses=READ_ERRORS)
