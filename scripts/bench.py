@@ -1479,6 +1479,7 @@ def server_environment(settings: Settings, key_file: str) -> dict[str, str]:
         HOSO_EXTRA_WORKING_DAYS="",
         HOSO_SCHEDULER="false",
         HOSO_READ_CACHE_PAGES=str(settings.read_cache_pages),
+        HOSO_REQUEST_THREADS=str(settings.request_threads),
         # The server's connections, told apart from others' in pg_stat_activity.
         PGAPPNAME=api_application_name(settings),
     )
