@@ -28,6 +28,7 @@ from api.routers import (
     change_sets,
     deadlines,
     health,
+    national_sync,
     notices,
     profiles,
     reports,
@@ -79,6 +80,7 @@ ROUTERS = (
     notices,
     reports,
     health,
+    national_sync,
 )
 
 

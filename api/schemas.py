@@ -1342,3 +1342,64 @@ class HealthOut(BaseModel):
     head: int = Field(description="the last position of the event log")
     lag: int = Field(description="events the slowest read model has still to apply")
     projections: list[ProjectionOut]
+
+
+class NationalSyncUnit(BaseModel):
+    unit_code: str | None
+    queued: int
+    sent: int
+    failed: int
+    last_acknowledged_at: datetime | None
+
+
+class NationalSyncItem(BaseModel):
+    idempotency_key: str
+    profile_id: str
+    version: int
+    event_type: str
+    unit_code: str | None
+    approved_at: datetime
+    state: str
+    failures: int
+    last_error: str | None
+
+
+class NationalSyncOut(BaseModel):
+    model_config = example(
+        {
+            "unit_code": "SNV",
+            "configured": True,
+            "units": [
+                {
+                    "unit_code": "SNV",
+                    "queued": 1,
+                    "sent": 42,
+                    "failed": 1,
+                    "last_acknowledged_at": "2026-11-23T08:15:00Z",
+                }
+            ],
+            "unsent": [
+                {
+                    "idempotency_key": "0c6b1f0e-2f55-4c2e-9d0b-3b8f6f0a9e21",
+                    "profile_id": PROFILE_ID,
+                    "version": 4,
+                    "event_type": "ChangeApproved",
+                    "unit_code": "SNV",
+                    "approved_at": "2026-11-23T07:59:12Z",
+                    "state": "failed",
+                    "failures": 5,
+                    "last_error": "HTTP 422: so_dinh_danh không hợp lệ",
+                }
+            ],
+        }
+    )
+
+    unit_code: str = Field(description="the unit asked for; empty for the whole instance")
+    configured: bool = Field(
+        description="whether this server sends records to the national database: the "
+        "jurisdiction's rules ask for it and the national endpoint is set"
+    )
+    units: list[NationalSyncUnit]
+    unsent: list[NationalSyncItem] = Field(
+        description="items not acknowledged yet, oldest first (at most 100)"
+    )

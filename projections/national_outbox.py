@@ -24,7 +24,7 @@ item is sent. The acknowledgements and failures recorded by the sender (events o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -329,9 +329,14 @@ def _aware(moment: datetime) -> datetime:
 # -- queries -------------------------------------------------------------------------------
 
 
-def pending_items(conn: Connection, limit: int | None = None) -> list[dict[str, Any]]:
-    """Items not yet acknowledged, in log order (queued ones and those that failed)."""
+def pending_items(
+    conn: Connection, limit: int | None = None, *, unit_codes: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """Items not yet acknowledged, in log order (queued ones and those that failed); of
+    the people of ``unit_codes`` only, if given."""
     query = select(outbox).where(outbox.c.state != SENT).order_by(outbox.c.position)
+    if unit_codes is not None:
+        query = query.where(outbox.c.unit_code.in_(list(unit_codes)))
     if limit is not None:
         query = query.limit(limit)
     return [dict(r._mapping) for r in conn.execute(query)]
@@ -345,8 +350,9 @@ def items(conn: Connection, profile_id: str | None = None) -> list[dict[str, Any
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def summary(conn: Connection) -> list[dict[str, Any]]:
-    """Per unit: how many items are queued, sent and failed, and the last acknowledgement."""
+def summary(conn: Connection, *, unit_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Per unit (of ``unit_codes`` only, if given): how many items are queued, sent and
+    failed, and the last acknowledgement."""
     counts = {
         state: func.sum(case((outbox.c.state == state, 1), else_=0)).label(state)
         for state in (QUEUED, SENT, FAILED)
@@ -360,6 +366,8 @@ def summary(conn: Connection) -> list[dict[str, Any]]:
         .group_by(outbox.c.unit_code)
         .order_by(outbox.c.unit_code)
     )
+    if unit_codes is not None:
+        query = query.where(outbox.c.unit_code.in_(list(unit_codes)))
     return [
         {
             "unit_code": r.unit_code,

@@ -878,6 +878,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/archive"): Row(A.READ_UNIT, on_unit(param="unit")),
     ("GET", "/api/deadlines/overdue"): Row(A.READ_UNIT, on_unit(param="unit")),
     ("GET", "/api/alerts"): Row(A.READ_UNIT, on_unit(param="unit")),
+    ("GET", "/api/national-sync"): Row(A.READ_UNIT, on_unit(param="unit")),
     # reports
     ("GET", "/api/reports/workforce"): Row(A.READ_UNIT, on_unit(param="unit")),
     ("GET", "/api/reports/workforce.xlsx"): Row(A.EXPORT, on_unit(param="unit")),
