@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
@@ -102,44 +102,32 @@ class GroupCommit:
     where one transaction per record would queue every request behind that lock.
 
     A writer thread of its own writes everything waiting, then everything that arrived
-    meanwhile, and so on. ``save`` (from a thread) and ``store`` (from a coroutine, which
-    holds no thread while it waits) return once the aggregate is stored, and raise what
-    the write raised otherwise."""
+    meanwhile, and so on. ``submit`` hands an aggregate over and returns at once, with a
+    future that is done once the aggregate is stored (or holds what the write raised):
+    a thread may wait on it, and a coroutine await it (``asyncio.wrap_future``) holding no
+    thread."""
 
     def __init__(self, save: Callable[..., Any]) -> None:
         self._save = save
         self._arrived = threading.Condition()
-        self._waiting: list[tuple[Aggregate, Callable[[BaseException | None], None]]] = []
+        self._waiting: list[tuple[Aggregate, Future[None]]] = []
         self._writer: threading.Thread | None = None
 
     def save(self, aggregate: Aggregate) -> None:
-        stored = threading.Event()
-        outcome: list[BaseException | None] = []
+        """``submit``, and wait until the aggregate is stored."""
+        self.submit(aggregate).result()
 
-        def done(error: BaseException | None) -> None:
-            outcome.append(error)
-            stored.set()
-
-        self._submit(aggregate, done)
-        stored.wait()
-        if outcome[0] is not None:
-            raise outcome[0]
-
-    async def store(self, aggregate: Aggregate) -> None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._submit(aggregate, lambda error: loop.call_soon_threadsafe(_settle, future, error))
-        await future
-
-    def _submit(self, aggregate: Aggregate, done: Callable[[BaseException | None], None]) -> None:
+    def submit(self, aggregate: Aggregate) -> Future[None]:
+        stored: Future[None] = Future()
         with self._arrived:
-            self._waiting.append((aggregate, done))
+            self._waiting.append((aggregate, stored))
             if self._writer is None:
                 self._writer = threading.Thread(
                     target=self._write, daemon=True, name="access-records"
                 )
                 self._writer.start()
             self._arrived.notify()
+        return stored
 
     def _write(self) -> None:
         while True:
@@ -150,22 +138,14 @@ class GroupCommit:
                     self._writer = None
                     return
                 group, self._waiting = self._waiting, []
-            error: BaseException | None = None
             try:
                 self._save(*(aggregate for aggregate, _ in group))
             except Exception as exc:
-                error = exc
-            for _, done in group:
-                done(error)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.cancelled():
-        return  # the request went away; its record is stored all the same
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+                for _, stored in group:
+                    stored.set_exception(exc)
+            else:
+                for _, stored in group:
+                    stored.set_result(None)
 
 
 @dataclass
@@ -317,7 +297,7 @@ class Services:
         of concurrent requests; returns once the record is stored."""
         self._access.save(_access_record(kind, resource, actor, profile_id, fields, basis))
 
-    async def record_access_async(
+    def submit_access(
         self,
         kind: str,
         resource: str,
@@ -326,9 +306,10 @@ class Services:
         profile_id: str | None = None,
         fields: Sequence[str] = (),
         basis: str = "",
-    ) -> None:
-        """``record_access`` for a coroutine."""
-        await self._access.store(_access_record(kind, resource, actor, profile_id, fields, basis))
+    ) -> Future[None]:
+        """``record_access`` without waiting: the future is done once the record is
+        stored. A request answers only after that."""
+        return self._access.submit(_access_record(kind, resource, actor, profile_id, fields, basis))
 
 
 def _access_record(

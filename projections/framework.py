@@ -524,7 +524,8 @@ class Projector:
         pause = interval
         while not stop.is_set():
             try:
-                read = self.catch_up()
+                with self._turn_to_follow() as mine:
+                    read = self.catch_up() if mine else 0
                 pause = interval
             except ConcurrentProjector as exc:
                 log.info("%s", exc)
@@ -534,6 +535,31 @@ class Projector:
                 read, pause = 0, min(pause * 2, 30.0)
             if read == 0:
                 stop.wait(pause)
+
+    @contextlib.contextmanager
+    def _turn_to_follow(self) -> Iterator[bool]:
+        """Whether this process follows the log now. On PostgreSQL one process at a time
+        does (a session advisory lock, tried and never waited for): the followers of a
+        server's worker processes would otherwise each apply the same events, and all but
+        one roll their work back. A request still catches up itself when it needs to."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        schema = (self.engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+        key = {"key": f"hoso follower {schema or ''}"}
+        with self.engine.connect() as conn:
+            mine = bool(conn.execute(FOLLOW_TRY, key).scalar())
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(FOLLOW_DONE, key)
+                    conn.commit()
+
+
+FOLLOW_TRY = text("SELECT pg_try_advisory_lock(hashtext(:key))")
+FOLLOW_DONE = text("SELECT pg_advisory_unlock(hashtext(:key))")
 
 
 class _HelperProcess:

@@ -315,3 +315,38 @@ def test_when_the_helper_fails_this_process_projects_its_read_models(
         assert all(s.lag == 0 for s in projector.status())
     finally:
         engine.dispose()
+
+
+def test_on_postgresql_one_process_at_a_time_follows_the_log(
+    ledger: Ledger, make_settings: Callable[..., Settings]
+) -> None:
+    """The followers of a server's worker processes take turns: while one follows, another
+    applies nothing (it would only roll its work back); it follows once the turn is free."""
+    import threading
+    import time
+
+    settings = make_settings()
+    if not settings.database_url:
+        pytest.skip(reason="SQLite has one writer at a time anyway: every follower follows")
+    _story(ledger, people=4)
+    engines = [read_model_engine(settings, writer=True) for _ in range(2)]
+    following, waiting = (Projector(ledger, e, [Roster(ledger)]) for e in engines)
+    following.prepare()
+    stop = threading.Event()
+    follower = threading.Thread(target=waiting.follow, args=(stop,), kwargs={"interval": 0.05})
+    try:
+        with following._turn_to_follow() as mine:
+            assert mine
+            follower.start()
+            time.sleep(0.5)
+            assert waiting.positions() == {Roster.name: 0}  # not its turn
+        head = ledger.recorder.max_notification_id()
+        deadline = time.monotonic() + 10
+        while waiting.positions()[Roster.name] < (head or 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert waiting.positions() == {Roster.name: head}
+    finally:
+        stop.set()
+        follower.join(10)
+        for engine in engines:
+            engine.dispose()

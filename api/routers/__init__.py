@@ -10,6 +10,7 @@ by someone other than the person.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
@@ -338,11 +339,13 @@ class Disclosure:
         if found is not None:
             svc.record_access("restricted_read", resource, **found)
 
-    async def record_read_async(self, svc: Services, resource: str) -> None:
-        """``record_read`` for a coroutine."""
+    def submit_read(self, svc: Services, resource: str) -> Future[None] | None:
+        """``record_read`` without waiting (``Services.submit_access``); None when there
+        is nothing to record."""
         found = self._read_record(resource)
-        if found is not None:
-            await svc.record_access_async("restricted_read", resource, **found)
+        if found is None:
+            return None
+        return svc.submit_access("restricted_read", resource, **found)
 
     def _read_record(self, resource: str) -> dict[str, Any] | None:
         if not self.shown or self.principal.profile_id == self.profile_id:

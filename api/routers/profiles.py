@@ -3,6 +3,8 @@ event. Values of restricted field groups are shown only to callers cleared for t
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from datetime import date
 from typing import Annotated, Any
 
@@ -149,15 +151,18 @@ def open_profile(
 async def read_profile(profile_id: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     """The approved record with its status, version (for ``expected_version``),
     employment periods and the change sets waiting for a decision."""
-    result, seen = await run_in_threadpool(_profile_shown, svc, principal, profile_id)
-    # Waited for on the event loop: a request waiting for its record holds no thread.
-    await seen.record_read_async(svc, f"profile:{result['profile_id']}")
+    result, recorded = await run_in_threadpool(_profile_shown, svc, principal, profile_id)
+    if recorded is not None:
+        # Awaited on the event loop: a request waiting for its record holds no thread.
+        await asyncio.wrap_future(recorded)
     return result
 
 
 def _profile_shown(
     svc: Services, principal: Principal, profile_id: str
-) -> tuple[dict[str, Any], Disclosure]:
+) -> tuple[dict[str, Any], Future[None] | None]:
+    """The profile as the caller may see it, and the record of its restricted values
+    read, on its way to the log."""
     row = readable_profile(svc, principal, profile_id)
     seen = Disclosure(principal, unit_code=row["unit_code"], profile_id=row["profile_id"])
     result = {
@@ -166,7 +171,7 @@ def _profile_shown(
         "pending": seen.data(json_ready(row["pending"])),
     }
     result["withheld"] = sorted(seen.withheld)
-    return result, seen
+    return result, seen.submit_read(svc, f"profile:{row['profile_id']}")
 
 
 @router.get("/{profile_id}/history", response_model=ProfileHistory, responses=READ_ERRORS)
