@@ -63,9 +63,10 @@ class Ledger(Application[UUID]):
         recordings = super().save(*objs, **kwargs)
         # What was just stored is the newest state: keep it in the cache, so the next load
         # does not decode these events again (loads still read what others stored since).
+        # Records of access are never loaded again: kept, they would only crowd the cache.
         if self.repository.cache is not None:
             for obj in objs:
-                if isinstance(obj, Aggregate):
+                if isinstance(obj, Aggregate) and not isinstance(obj, AccessRecord):
                     self.repository.cache.put(obj.id, obj)
         return recordings
 

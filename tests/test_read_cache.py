@@ -512,3 +512,19 @@ def test_with_no_pages_kept_the_answers_are_still_right(
         assert site.names("SNV") == [*SNV_STAFF, "Phạm Thị Dung"]
         assert site.names("SNV", per_page=1, page=2) == ["Nguyễn Thị Bình"]
         assert counts.since() == (0, 4)
+
+
+def test_records_of_access_are_not_kept_among_the_aggregates(ledger: Ledger) -> None:
+    """A saved profile stays in the aggregate cache for its next load; a record of access
+    is never loaded again, and kept it would only crowd the cache (and the collector)."""
+    unit_tree(ledger)
+    pid = ledger.open_profile(person("001085000001"), decision=decision(), actor=HR)
+    ledger.record_access("restricted_read", f"profile:{pid}", actor=HR, profile_id=str(pid))
+    cache = ledger.repository.cache
+    assert cache is not None
+    assert cache.get(pid).id == pid
+    newest = ledger.recorder.max_notification_id()
+    [record] = ledger.recorder.select_notifications(start=newest, limit=1)
+    assert record.topic == get_topic(AccessRecord.Recorded)
+    with pytest.raises(KeyError):
+        cache.get(record.originator_id)
