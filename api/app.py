@@ -113,6 +113,7 @@ def create_app(
             target=projector.follow, args=(stop,), daemon=True, name="projector"
         )
         follower.start()
+        await svc.open_async()
         if long_lived:
             long_lived_process()
         jobs = BackgroundJobs(settings, ledger, projector) if scheduler else None
@@ -121,6 +122,7 @@ def create_app(
             jobs.close()
         stop.set()
         follower.join(timeout=10)
+        await svc.close_async()
         store = getattr(app.state, "auth", None)
         if store is not None:
             store.dispose()

@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from api.deps import ReadState, Services, services
+from api.deps import NotKept, ReadState, Services, services
 from api.policy import Principal
 from domain.account import FAILED_LOGINS, Account
 from domain.errors import (
@@ -370,8 +370,9 @@ class AuthStore:
         row.pop("token_sha256")
         return token, Credential(**row)
 
-    def find(self, token: str) -> Credential | None:
-        """The credential of a token, while it is neither expired nor revoked."""
+    def find(self, token: str, *, kept_only: bool = False) -> Credential | None:
+        """The credential of a token, while it is neither expired nor revoked.
+        ``kept_only``: raise ``NotKept`` rather than read it."""
         key = digest(token)
         now = self.now()
         trusted = self._trusted.get(key)
@@ -381,6 +382,8 @@ class AuthStore:
                 credential.expires_at > now
             ):
                 return credential
+        if kept_only:
+            raise NotKept("the credential")
         with self.reader.connect() as conn:
             row = conn.execute(
                 select(credentials).where(
@@ -669,24 +672,37 @@ async def _csrf_token_sent(request: Request) -> str:
     return ""
 
 
-def _resolve(request: Request, kind: str, token: str) -> Caller:
+def _resolve(
+    request: Request, kind: str, token: str, state: ReadState, *, kept_only: bool = False
+) -> Caller:
+    """The caller of a token, with the read models in ``state`` (the unit tree of that
+    state gives the scope of each grant). ``kept_only``: from memory alone, raising
+    ``NotKept`` when something has to be read."""
     svc = services(request)
     store = auth_store(request)
-    credential = store.find(token)
+    credential = store.find(token, kept_only=kept_only)
     if credential is None or credential.kind != kind:
         raise unauthenticated("invalid_token", "the token is unknown, expired or revoked")
-    # The unit tree as of the latest write, for the scope of each grant.
-    state = svc.current_state()
     generation = state.changed if state.holds(audit=False) else None
     try:
-        account = svc.account(credential.account, generation)
+        account = svc.account(credential.account, generation, kept_only=kept_only)
     except NotFound:
         raise unauthenticated("invalid_token", "the account does not exist") from None
     today = svc.ledger.today()
     if account.revoked(today) or account.locked:
         raise unauthenticated("account_unavailable", "the account is locked or revoked")
-    principal = svc.principal(account, today)
+    principal = svc.principal(account, today, kept_only=kept_only)
     return Caller(principal, account, credential, today, state)
+
+
+async def _caller(request: Request, kind: str, token: str) -> Caller:
+    """``_resolve`` on the event loop while everything it needs is in memory (the state of
+    the read models read there too, where it can be); in a thread otherwise."""
+    state = await services(request).current_state_async()
+    try:
+        return _resolve(request, kind, token, state, kept_only=True)
+    except NotKept:
+        return await run_in_threadpool(_resolve, request, kind, token, state)
 
 
 async def authenticated_caller(request: Request) -> Caller:
@@ -698,7 +714,7 @@ async def authenticated_caller(request: Request) -> Caller:
     if found is None:
         raise unauthenticated()
     kind, token = found
-    caller = await run_in_threadpool(_resolve, request, kind, token)
+    caller = await _caller(request, kind, token)
     if kind == "session" and request.method not in SAFE_METHODS:
         expected = caller.credential.csrf_token or ""
         sent = await _csrf_token_sent(request)

@@ -13,14 +13,16 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 from fastapi import Request
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, Select, func, select
+from starlette.concurrency import run_in_threadpool
 
 from api.policy import Grant, Principal
 from domain.access import AccessRecord
 from domain.account import Account
 from domain.application import Ledger
 from domain.values import Actor
-from projections.database import for_reading
+from projections.database import async_reading_pool, for_reading
 from projections.framework import ConcurrentProjector, Projector, tracking
 from projections.units import UnitMap, unit_map, units
 from signing.approvals import Approvals
@@ -31,6 +33,11 @@ CATCH_UP_ATTEMPTS = 20
 PRINCIPALS = 4096
 # Accounts kept, at most, for as long as the log gains no change.
 ACCOUNTS = 4096
+
+
+class NotKept(Exception):
+    """What was asked is not in memory: ask again where waiting for the database is
+    allowed (a thread, not the event loop)."""
 
 
 # The state the read models were found in for the request under way, when it only reads.
@@ -165,10 +172,31 @@ class Services:
     )
     _accounts: dict[str, tuple[int, Account]] = field(default_factory=dict, init=False, repr=False)
     _units: tuple[tuple[int, int], UnitMap] | None = field(default=None, init=False, repr=False)
+    _state_pool: AsyncConnectionPool | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._access = GroupCommit(self.ledger.save)
         self.reads = for_reading(self.reader)
+
+    async def open_async(self) -> None:
+        """Open, on the running event loop, what it reads the state of the read models
+        with (PostgreSQL): then a request learns it there, without a thread."""
+        self._state_pool = async_reading_pool(self.ledger.settings)
+        if self._state_pool is not None:
+            await self._state_pool.open()
+
+    async def close_async(self) -> None:
+        if self._state_pool is not None:
+            await self._state_pool.close()
+            self._state_pool = None
+
+    @cached_property
+    def _state_sql(self) -> str:
+        # Table names unqualified: the asyncio connections' search path is the schema.
+        compiled = self._state_query.compile(
+            dialect=self.reader.dialect, compile_kwargs={"literal_binds": True}
+        )
+        return str(compiled)
 
     @cached_property
     def _state_query(self) -> Select[Any]:
@@ -209,11 +237,14 @@ class Services:
         if not state.holds(audit=audit):
             self._catch_up(state.head)
             state = self._read_state()
+        self._saw(state)
+        return state
+
+    def _saw(self, state: ReadState) -> None:
         # Only forward: a slower request must not take the unit tree back to what it found.
         seen = self._seen
         if state.holds(audit=False) and (state.changed, state.head) >= (seen.changed, seen.head):
             self._seen = state
-        return state
 
     @staticmethod
     def reading_on(state: ReadState) -> None:
@@ -221,11 +252,32 @@ class Services:
         and may rely on ``state``."""
         READ_STATE.set(state)
 
+    async def current_state_async(self) -> ReadState:
+        """``current_state``, for the event loop: the state read on the loop itself where
+        it can be (PostgreSQL); in a thread on SQLite, or when the read models must catch
+        up first."""
+        pool = self._state_pool
+        if pool is None:
+            return await run_in_threadpool(self.current_state)
+        async with pool.connection() as conn:
+            cursor = await conn.execute(self._state_sql, prepare=True)
+            row = await cursor.fetchone()
+        assert row is not None
+        state = self._state_of(*row)
+        if not state.holds(audit=False):
+            return await run_in_threadpool(self.current_state)
+        self._saw(state)
+        return state
+
     def _read_state(self) -> ReadState:
         """``ReadState`` in one statement: the log, the tracking rows and the unit tree
         are in the same database."""
         with self.reads.connect() as conn:
-            last, last_change, tracked, low, count, versions = conn.execute(self._state_query).one()
+            return self._state_of(*conn.execute(self._state_query).one())
+
+    def _state_of(
+        self, last: Any, last_change: Any, tracked: Any, low: Any, count: Any, versions: Any
+    ) -> ReadState:
         # A read model without its tracking row has applied nothing yet.
         reached = int(low or 0) if tracked == len(self.projector.models) else 0
         return ReadState(
@@ -242,13 +294,16 @@ class Services:
                 if attempt == CATCH_UP_ATTEMPTS:
                     raise
 
-    def account(self, username: str, generation: int | None) -> Account:
+    def account(self, username: str, generation: int | None, *, kept_only: bool = False) -> Account:
         """``Ledger.account``, kept while the log gains no change after ``generation``
-        (what ``current`` returned): an account changes only by an event of its own."""
+        (what ``current`` returned): an account changes only by an event of its own.
+        ``kept_only``: raise ``NotKept`` rather than read it."""
         key = username.strip().lower()
         found = self._accounts.get(key)
         if found is not None and generation is not None and found[0] == generation:
             return found[1]
+        if kept_only:
+            raise NotKept(username)
         account = self.ledger.account(username)
         if generation is not None:
             if len(self._accounts) >= ACCOUNTS:
@@ -256,13 +311,16 @@ class Services:
             self._accounts[key] = (generation, account)
         return account
 
-    def units(self) -> UnitMap:
+    def units(self, *, kept_only: bool = False) -> UnitMap:
         """The unit tree as the read model held it at the last ``current``, which the
-        caller made first; read again only when it has changed."""
+        caller made first; read again only when it has changed (``kept_only``: raise
+        ``NotKept`` rather than read it)."""
         tree = self._seen.tree
         kept = self._units
         if kept is not None and kept[0] == tree:
             return kept[1]
+        if kept_only:
+            raise NotKept("the unit tree")
         with self.reads.connect() as conn:
             found = unit_map(conn)
         # Kept only if it is the tree of the key (not, say, a read model being rebuilt).
@@ -270,10 +328,10 @@ class Services:
             self._units = (tree, found)
         return found
 
-    def principal(self, account: Account, on: date) -> Principal:
+    def principal(self, account: Account, on: date, *, kept_only: bool = False) -> Principal:
         """``principal_for`` the account on a day, kept while the account and the unit tree
         stay as they were at the last ``current``, which the caller made first."""
-        units_now = self.units()
+        units_now = self.units(kept_only=kept_only)
         key = (account.username, account.version, on, units_now.fingerprint)
         found = self._principals.get(key)
         if found is None:

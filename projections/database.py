@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
@@ -66,6 +67,20 @@ def for_reading(engine: Engine) -> Engine:
     if engine.dialect.name != "postgresql":
         return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def async_reading_pool(settings: Settings) -> AsyncConnectionPool | None:
+    """On PostgreSQL, a small pool of asyncio connections in autocommit, their search path
+    the schema of the settings, for the reads an event loop makes itself; None on SQLite.
+    Opened (``await pool.open()``) on the loop that uses it."""
+    env = settings.eventsourcing_env()
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        return None
+    url = _postgres_url(env).set(drivername="postgresql").render_as_string(hide_password=False)
+    options: dict[str, Any] = {"autocommit": True}
+    if settings.database_schema:
+        options["options"] = f"-c search_path={settings.database_schema}"
+    return AsyncConnectionPool(url, min_size=1, max_size=4, kwargs=options, open=False)
 
 
 @contextmanager
