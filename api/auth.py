@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from api.deps import NotKept, ReadState, Services, services
+from api.deps import READ_STATE, NotKept, ReadState, Services, services
 from api.policy import Principal
 from domain.account import FAILED_LOGINS, Account
 from domain.errors import (
@@ -683,9 +683,8 @@ def _resolve(
     credential = store.find(token, kept_only=kept_only)
     if credential is None or credential.kind != kind:
         raise unauthenticated("invalid_token", "the token is unknown, expired or revoked")
-    generation = state.changed if state.holds(audit=False) else None
     try:
-        account = svc.account(credential.account, generation, kept_only=kept_only)
+        account = svc.account(credential.account, state.generation, kept_only=kept_only)
     except NotFound:
         raise unauthenticated("invalid_token", "the account does not exist") from None
     today = svc.ledger.today()
@@ -721,7 +720,9 @@ async def authenticated_caller(request: Request) -> Caller:
         if not (sent and expected and hmac.compare_digest(sent, expected)):
             raise fail(403, "csrf_failed", "missing or wrong CSRF token")
     if request.method in SAFE_METHODS:
-        Services.reading_on(caller.state)
+        # The rest of a read request writes nothing but records of access: its handler may
+        # rely on the state found here (``Services.current``).
+        READ_STATE.set(caller.state)
     request.state.caller = caller
     return caller
 

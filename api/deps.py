@@ -58,6 +58,12 @@ class ReadState:
         audit trail every record of access too."""
         return self.reached >= (self.head if audit else self.changed)
 
+    @property
+    def generation(self) -> int | None:
+        """What answers computed from the read models may be kept under: the last change
+        they hold; None when they do not hold it (a change landed during a catch-up)."""
+        return self.changed if self.holds(audit=False) else None
+
 
 class Kept:
     """Answers computed from the read models at one generation (``Services.current``),
@@ -224,12 +230,12 @@ class Services:
         kept under it, for as long as the log gains no change. None when a change landed
         during a catch-up: then nothing should be kept.
 
-        Within a read request (``reading_on``), the state found when its caller was
+        Within a read request (``READ_STATE`` set), the state found when its caller was
         authenticated is current enough: it was found after the request arrived."""
         state = READ_STATE.get()
         if state is None or not state.holds(audit=audit):
             state = self.current_state(audit=audit)
-        return state.changed if state.holds(audit=False) else None
+        return state.generation
 
     def current_state(self, *, audit: bool = False) -> ReadState:
         """``current``, with the whole state found."""
@@ -245,12 +251,6 @@ class Services:
         seen = self._seen
         if state.holds(audit=False) and (state.changed, state.head) >= (seen.changed, seen.head):
             self._seen = state
-
-    @staticmethod
-    def reading_on(state: ReadState) -> None:
-        """The rest of this request only reads (its events are records of access at most),
-        and may rely on ``state``."""
-        READ_STATE.set(state)
 
     async def current_state_async(self) -> ReadState:
         """``current_state``, for the event loop: the state read on the loop itself where
@@ -341,19 +341,9 @@ class Services:
             self._principals[key] = found
         return found
 
-    def record_access(
-        self,
-        kind: str,
-        resource: str,
-        *,
-        actor: Actor,
-        profile_id: str | None = None,
-        fields: Sequence[str] = (),
-        basis: str = "",
-    ) -> None:
-        """``Ledger.record_access``, stored in a transaction shared with the access records
-        of concurrent requests; returns once the record is stored."""
-        self._access.save(_access_record(kind, resource, actor, profile_id, fields, basis))
+    def record_access(self, kind: str, resource: str, **details: Any) -> None:
+        """``submit_access``, returning once the record is stored."""
+        self.submit_access(kind, resource, **details).result()
 
     def submit_access(
         self,
@@ -365,27 +355,18 @@ class Services:
         fields: Sequence[str] = (),
         basis: str = "",
     ) -> Future[None]:
-        """``record_access`` without waiting: the future is done once the record is
+        """``Ledger.record_access``, stored in a transaction shared with the access records
+        of concurrent requests, without waiting: the future is done once the record is
         stored. A request answers only after that."""
-        return self._access.submit(_access_record(kind, resource, actor, profile_id, fields, basis))
-
-
-def _access_record(
-    kind: str,
-    resource: str,
-    actor: Actor,
-    profile_id: str | None,
-    fields: Sequence[str],
-    basis: str,
-) -> AccessRecord:
-    return AccessRecord(
-        kind=kind,
-        resource=resource,
-        profile_id=profile_id,
-        fields=list(fields),
-        basis=basis,
-        actor=actor,
-    )
+        record = AccessRecord(
+            kind=kind,
+            resource=resource,
+            profile_id=profile_id,
+            fields=list(fields),
+            basis=basis,
+            actor=actor,
+        )
+        return self._access.submit(record)
 
 
 def services(request: Request) -> Services:

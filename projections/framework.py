@@ -208,7 +208,7 @@ class Projector:
     ) -> None:
         """``statistics``: update the planner statistics after a large catch-up.
         ``quiet_topics``: topics of events that change no read model but the audit trail
-        (records of reads): ``last_change`` passes over them."""
+        (records of reads): the last change ``log_positions`` finds passes over them."""
         self.ledger, self.engine, self.models = ledger, engine, list(models)
         self.quiet_topics = tuple(quiet_topics)
         self.page_size = page_size

@@ -215,15 +215,23 @@ def known_unit(svc: Services, code: str) -> str:
         raise NotFound(f"no unit {code}") from None
 
 
+def unit_row(svc: Services, code: str) -> dict[str, Any]:
+    """The read-model row of a unit (its code as typed: trimmed, any case), once the read
+    models are current (``Services.current``); 404 when there is none."""
+    code = code.strip().upper()
+    found = svc.units().get(code)
+    if found is None:
+        raise NotFound(f"no unit {code}")
+    return found
+
+
 def scope_unit(svc: Services, principal: Principal, action: Action, code: str | None) -> str:
     """The unit a listing covers: the one asked for, where the caller may take ``action``;
     by default the unit of the caller's first grant allowing it (with the units below)."""
     svc.current()
     if code is None:
         return allowed_on_unit(svc, principal, action, None).unit_code or ""
-    code = code.strip().upper()
-    if svc.units().get(code) is None:
-        raise NotFound(f"no unit {code}")
+    code = unit_row(svc, code)["code"]
     allowed_on_unit(svc, principal, action, code)
     return code
 
@@ -334,26 +342,22 @@ class Disclosure:
         return result
 
     def record_read(self, svc: Services, resource: str) -> None:
-        """A read of restricted values by someone other than the person is an event."""
-        found = self._read_record(resource)
-        if found is not None:
-            svc.record_access("restricted_read", resource, **found)
+        """``submit_read``, returning once the record is stored."""
+        recorded = self.submit_read(svc, resource)
+        if recorded is not None:
+            recorded.result()
 
     def submit_read(self, svc: Services, resource: str) -> Future[None] | None:
-        """``record_read`` without waiting (``Services.submit_access``); None when there
-        is nothing to record."""
-        found = self._read_record(resource)
-        if found is None:
-            return None
-        return svc.submit_access("restricted_read", resource, **found)
-
-    def _read_record(self, resource: str) -> dict[str, Any] | None:
+        """A read of restricted values by someone other than the person is an event: on its
+        way to the log (``Services.submit_access``); None when there is nothing to record."""
         if not self.shown or self.principal.profile_id == self.profile_id:
             return None
         verdict = self._verdict(max(LEVELS.get(g, 0) for g in self.shown))
-        return {
-            "actor": actor_of(self.principal, verdict),
-            "profile_id": self.profile_id,
-            "fields": sorted(self.shown),
-            "basis": verdict.reason,
-        }
+        return svc.submit_access(
+            "restricted_read",
+            resource,
+            actor=actor_of(self.principal, verdict),
+            profile_id=self.profile_id,
+            fields=sorted(self.shown),
+            basis=verdict.reason,
+        )

@@ -23,6 +23,7 @@ from api.routers import (
     actor_of,
     allowed_on_unit,
     known_unit,
+    unit_row,
 )
 from api.schemas import (
     HeadcountOut,
@@ -38,17 +39,12 @@ from api.schemas import (
     UnitRename,
     UnitTreeOut,
 )
-from domain.errors import NotFound
 from domain.values import EmployeeCategory, json_ready
 from projections.history import staff_on_page
 from projections.roster import RosterFilter, roster
 from projections.units import headcount, unit_history, unit_list
 
 router = APIRouter(prefix="/api/units", tags=["units"])
-
-
-def _code(code: str) -> str:
-    return code.strip().upper()
 
 
 def readable_unit(svc: Services, principal: Principal, code: str) -> dict[str, Any]:
@@ -59,19 +55,14 @@ def readable_unit(svc: Services, principal: Principal, code: str) -> dict[str, A
 
 def _visible_unit(svc: Services, principal: Principal, code: str) -> dict[str, Any]:
     """``readable_unit`` once the read models are current."""
-    found = svc.units().get(_code(code))
-    if found is None:
-        raise NotFound(f"no unit {_code(code)}")
+    found = unit_row(svc, code)
     allowed_on_unit(svc, principal, Action.READ_UNIT, found["code"])
     return found
 
 
 def _unit_out(svc: Services, code: str) -> dict[str, Any]:
     svc.current()
-    found = svc.units().get(code)
-    if found is None:
-        raise NotFound(f"no unit {code}")
-    return found
+    return unit_row(svc, code)
 
 
 @router.get("", response_model=UnitTreeOut, responses=READ_ERRORS)
@@ -277,9 +268,7 @@ def export_roster(
     """The whole roster of the unit and every unit below it, for a spreadsheet (Excel
     reads the byte order mark as UTF-8). Every export is recorded in the audit trail."""
     svc.current()
-    found = svc.units().get(_code(code))
-    if found is None:
-        raise NotFound(f"no unit {_code(code)}")
+    found = unit_row(svc, code)
     verdict = allowed_on_unit(svc, principal, Action.EXPORT, found["code"])
     _, rows = _staff(
         svc, found["code"], as_of=as_of, q=None, category=category, page=1, per_page=10**9
