@@ -41,7 +41,7 @@ from domain.settings import Settings
 from operations import tables as operations_tables
 from operations.scheduler import BackgroundJobs
 from projections import catalogue
-from projections.database import read_model_engine, schema_lock
+from projections.database import advisory_lock, read_model_engine
 from signing.approvals import Approvals
 
 DESCRIPTION = """
@@ -91,10 +91,12 @@ def create_app(
     ``long_lived``: the process serves this application and nothing else until it stops
     (``long_lived_process``)."""
     settings = settings or Settings()
-    with schema_lock(settings):
+    reader = read_model_engine(settings)
+    # Server processes starting together create what is missing one at a time: at once,
+    # all but one ``CREATE … IF NOT EXISTS`` may fail ("tuple concurrently updated").
+    with advisory_lock(reader, "schema"):
         ledger = Ledger(settings)
     projector = catalogue.projector(ledger, read_model_engine(settings, writer=True))
-    reader = read_model_engine(settings)
     svc = Services(
         ledger, projector, reader, Approvals(ledger), pages=Kept(settings.read_cache_pages)
     )
@@ -105,7 +107,7 @@ def create_app(
         # Handlers that block run in worker threads: as many at once as there are database
         # connections kept for them (projections.database), the other requests wait.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        with schema_lock(settings):
+        with advisory_lock(reader, "schema"):
             projector.prepare()
             prepare_auth(app, settings)
             operations_tables.prepare(projector.engine)

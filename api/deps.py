@@ -24,7 +24,7 @@ from domain.application import Ledger
 from domain.values import Actor
 from projections.database import async_reading_pool, for_reading
 from projections.framework import ConcurrentProjector, Projector, tracking
-from projections.units import UnitMap, unit_map, units
+from projections.units import UnitMap, fingerprint_query, unit_map
 from signing.approvals import Approvals
 
 # Attempts at a catch-up that another process (a worker's follower) keeps getting ahead of.
@@ -214,8 +214,7 @@ class Services:
             changed,
             select(func.count()).select_from(tracking).where(mine).scalar_subquery(),
             select(func.min(tracking.c.position)).where(mine).scalar_subquery(),
-            select(func.count()).select_from(units).scalar_subquery(),
-            select(func.coalesce(func.sum(units.c.version), 0)).scalar_subquery(),
+            *fingerprint_query(),
         )
 
     def current(self, *, audit: bool = False) -> int | None:

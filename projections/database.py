@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -84,23 +83,38 @@ def async_reading_pool(settings: Settings) -> AsyncConnectionPool | None:
 
 
 @contextmanager
-def schema_lock(settings: Settings) -> Iterator[None]:
-    """Held while a process creates what is missing in the store (tables, indexes): on
-    PostgreSQL, server processes starting together would otherwise run the same
-    ``CREATE … IF NOT EXISTS`` at once, and all but one may fail ("tuple concurrently
-    updated"). SQLite serialises its writers itself."""
-    env = settings.eventsourcing_env()
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
-        yield
+def advisory_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """A PostgreSQL session advisory lock on ``name`` within the engine's schema, held for
+    the block: waited for, or (``wait=False``) only tried; yields whether it is held.
+    SQLite serialises its writers itself: there it is always held."""
+    if engine.dialect.name != "postgresql":
+        yield True
         return
-    url = _postgres_url(env).set(drivername="postgresql")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        key = f"hoso schema {settings.database_schema}"
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+    key = {"key": f"hoso {name} {engine_schema(engine)}"}
+    with engine.connect() as conn:
+        if wait:
+            conn.execute(_LOCK, key)
+            held = True
+        else:
+            held = bool(conn.execute(_TRY_LOCK, key).scalar())
+        conn.commit()
         try:
-            yield
+            yield held
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+            if held:
+                conn.execute(_UNLOCK, key)
+                conn.commit()
+
+
+_LOCK = text("SELECT pg_advisory_lock(hashtext(:key))")
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(hashtext(:key))")
+_UNLOCK = text("SELECT pg_advisory_unlock(hashtext(:key))")
+
+
+def engine_schema(engine: Engine) -> str:
+    """The PostgreSQL schema the engine's tables are in ("" for the default)."""
+    translate = engine.get_execution_options().get("schema_translate_map") or {}
+    return str(translate.get(None) or "")
 
 
 def _postgres_url(env: dict[str, str]) -> URL:
@@ -125,5 +139,4 @@ def serves(engine: Engine, settings: Settings) -> bool:
         hide_password=False
     ):
         return False
-    translate = engine.get_execution_options().get("schema_translate_map") or {}
-    return (translate.get(None) or "") == settings.database_schema
+    return engine_schema(engine) == settings.database_schema

@@ -69,6 +69,7 @@ from sqlalchemy.types import JSON, TypeEngine
 from domain.application import Ledger
 from domain.settings import Settings
 from domain.values import ProfileStatus
+from projections.database import advisory_lock
 from projections.facts import approved_values, status_after
 
 log = logging.getLogger(__name__)
@@ -536,30 +537,12 @@ class Projector:
             if read == 0:
                 stop.wait(pause)
 
-    @contextlib.contextmanager
-    def _turn_to_follow(self) -> Iterator[bool]:
+    def _turn_to_follow(self) -> contextlib.AbstractContextManager[bool]:
         """Whether this process follows the log now. On PostgreSQL one process at a time
-        does (a session advisory lock, tried and never waited for): the followers of a
-        server's worker processes would otherwise each apply the same events, and all but
-        one roll their work back. A request still catches up itself when it needs to."""
-        if self.engine.dialect.name != "postgresql":
-            yield True
-            return
-        schema = (self.engine.get_execution_options().get("schema_translate_map") or {}).get(None)
-        key = {"key": f"hoso follower {schema or ''}"}
-        with self.engine.connect() as conn:
-            mine = bool(conn.execute(FOLLOW_TRY, key).scalar())
-            conn.commit()
-            try:
-                yield mine
-            finally:
-                if mine:
-                    conn.execute(FOLLOW_DONE, key)
-                    conn.commit()
-
-
-FOLLOW_TRY = text("SELECT pg_try_advisory_lock(hashtext(:key))")
-FOLLOW_DONE = text("SELECT pg_advisory_unlock(hashtext(:key))")
+        does (a lock tried, never waited for): the followers of a server's worker processes
+        would otherwise each apply the same events, and all but one roll their work back.
+        A request still catches up itself when it needs to."""
+        return advisory_lock(self.engine, "follower", wait=False)
 
 
 class _HelperProcess:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     Integer,
     MetaData,
+    ScalarSelect,
     String,
     Table,
     and_,
@@ -154,6 +155,7 @@ class UnitMap:
 
     @property
     def fingerprint(self) -> tuple[int, int]:
+        """What ``fingerprint_query`` reads of the read model."""
         return len(self.rows), sum(row["version"] for row in self.rows.values())
 
     def get(self, code: str) -> dict[str, Any] | None:
@@ -173,6 +175,15 @@ class UnitMap:
                     found.append(child)
                     waiting.append(child)
         return found
+
+
+def fingerprint_query() -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """``UnitMap.fingerprint`` of the unit tree the read model holds, as two scalar
+    subqueries (to read beside other positions in one statement)."""
+    return (
+        select(func.count()).select_from(units).scalar_subquery(),
+        select(func.coalesce(func.sum(units.c.version), 0)).scalar_subquery(),
+    )
 
 
 def unit_map(conn: Connection) -> UnitMap:
