@@ -184,8 +184,8 @@ def long_lived_process() -> None:
     """Once started, what start-up made (the application, its routes, schemas, pools)
     lives as long as the process: frozen out of the garbage collector's reach, a full
     collection walks only what requests made since. A full collection pauses every request
-    in flight: a 20,000-person province had pauses of up to 260 ms without this, under
-    90 ms with it. Young collections run less often, so full ones do too."""
+    in flight (up to 260 ms under the api benchmark before this). Young collections run
+    less often, so full ones do too."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 10, 10)

@@ -102,6 +102,12 @@ class Unavailable(Exception):
 # -- the HTTPS client ----------------------------------------------------------------------
 
 
+def sends(ledger: Ledger) -> bool:
+    """Whether this server sends records to the national database: the jurisdiction's
+    rules ask for it, and the national endpoint is set (``client_for`` needs it)."""
+    return ledger.jurisdiction.national_sync_by is not None and bool(ledger.settings.national_url)
+
+
 def client_for(settings: Settings) -> httpx.Client:
     """A client for the configured national endpoint, verifying its certificate."""
     url = settings.national_url

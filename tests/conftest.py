@@ -25,6 +25,7 @@ from projections.database import read_model_engine
 from projections.framework import Projector
 from scripts import cli
 from tests.cli_helpers import HOSO_VARIABLES
+from tests.national_standin import NationalStandIn, start
 
 TEST_DATABASE_URL = os.environ.get(
     "HOSO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -147,3 +148,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # A wide terminal, so that table cells are not wrapped.
     monkeypatch.setattr(cli, "console", Console(width=250, color_system=None))
     return tmp_path / "var"
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[NationalStandIn]:
+    """The national database's stand-in: a real HTTPS server, for the tests of the
+    exchange."""
+    server_state, server = start(tmp_path / "standin")
+    yield server_state
+    server_state.release.set()
+    server.shutdown()
+    server.server_close()

@@ -30,21 +30,12 @@ from scripts import sync_cli
 from tests.builders import ADMIN, person, unit_tree
 from tests.cli_helpers import ok, one_line
 from tests.conftest import HR, TODAY, decision
-from tests.national_standin import TOKEN, NationalStandIn, arrival, start
+from tests.national_standin import TOKEN, NationalStandIn, arrival
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 HEAD = Actor(account="unit.head", role=Role.UNIT_HEAD, unit_code="SNV")
 RAISE = [("employment.salary_step", 4), ("employment.coefficient", "3.33")]
 ASSOCIATION = "HOI.CCB"
-
-
-@pytest.fixture
-def standin(tmp_path: Path) -> Iterator[NationalStandIn]:
-    server_state, server = start(tmp_path / "standin")
-    yield server_state
-    server_state.release.set()
-    server.shutdown()
-    server.server_close()
 
 
 def national(standin: NationalStandIn, **more: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from projections.database import read_model_engine
 from tests.api_helpers import TestAccount, auth_client, cheap_argon2, log_in_as, make_account
 from tests.builders import person, unit_tree
 from tests.conftest import TODAY, decision
-from tests.national_standin import NationalStandIn, start
+from tests.national_standin import NationalStandIn
 from tests.test_national_sync import NOW, RAISE, national, sign
 
 PROBLEM = "application/problem+json"
@@ -35,15 +34,6 @@ NS_HEAD = Actor(account="head.ns", role=Role.UNIT_HEAD, unit_code="STC.NS")
 STC_HR = Actor(account="hr.stc", role=Role.HR_OFFICER, unit_code="STC")
 # What the stand-in answers a request it fails with a 500, as the sender records it.
 REFUSAL = "Unavailable: HTTP 500: lỗi máy chủ"
-
-
-@pytest.fixture
-def standin(tmp_path: Path) -> Iterator[NationalStandIn]:
-    server_state, server = start(tmp_path / "standin")
-    yield server_state
-    server_state.release.set()
-    server.shutdown()
-    server.server_close()
 
 
 def hire(ledger: Ledger, citizen_id: str, unit_code: str, actor: Actor) -> str:

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from uuid import UUID
 
 import pytest
 from eventsourcing.utils import get_topic
@@ -32,8 +31,8 @@ from signing.approvals import Approvals
 from tests.api_helpers import TestAccount, auth_client, cheap_argon2, log_in_as, make_account
 from tests.builders import ADMIN, person, unit_tree
 from tests.conftest import HR, decision
+from tests.test_roster_api import hire, transfer_an_to_stc_ns
 
-STC_HR = Actor(account="hr.stc", role=Role.HR_OFFICER, unit_code="STC")
 ACCESS_TOPIC = get_topic(AccessRecord.Recorded)
 
 # -- Kept, on its own ----------------------------------------------------------------------
@@ -254,12 +253,6 @@ def test_a_slower_request_does_not_take_the_unit_tree_back(
 # -- Roster pages over the API -------------------------------------------------------------
 
 
-def hire(ledger: Ledger, citizen_id: str, full_name: str, gender: str = "male", **job: Any) -> UUID:
-    record = person(citizen_id, **job)
-    record["identity"].update(full_name=full_name, gender=gender)
-    return ledger.open_profile(record, decision=decision(), actor=HR)
-
-
 @dataclass
 class Site:
     client: TestClient
@@ -409,23 +402,7 @@ def test_a_transfer_shows_in_both_kept_pages(ledger: Ledger, start: Callable[...
         for _ in range(2):
             assert site.names("SNV") == SNV_STAFF
             assert site.names("STC.NS") == []
-        an = ledger.profile_id_for_citizen("001085000002")
-        ledger.release_transfer(
-            an,
-            "STC.NS",
-            effective_date=date(2025, 3, 1),
-            decision=decision("20/QĐ-UBND", date(2025, 2, 20)),
-            actor=HR,
-        )
-        ledger.receive_transfer(
-            an,
-            "STC.NS",
-            department="Phòng Ngân sách",
-            position="Phó Trưởng phòng",
-            effective_date=date(2025, 3, 3),
-            decision=decision("20/QĐ-UBND", date(2025, 2, 20)),
-            actor=STC_HR,
-        )
+        transfer_an_to_stc_ns(ledger)
         assert site.names("SNV") == ["Nguyễn Thị Bình", "Lê Văn Cường"]
         staff = site.page("STC.NS")["staff"]
         assert [(m["full_name"], m["position"]) for m in staff] == [

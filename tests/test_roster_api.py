@@ -32,6 +32,23 @@ def hire(ledger: Ledger, citizen_id: str, full_name: str, gender: str = "male", 
     return ledger.open_profile(record, decision=decision(), actor=HR)
 
 
+def transfer_an_to_stc_ns(ledger: Ledger) -> None:
+    """Trần Văn An (001085000002) leaves SNV and joins STC.NS as deputy head of its budget
+    section."""
+    an = ledger.profile_id_for_citizen("001085000002")
+    moved = decision("20/QĐ-UBND", date(2025, 2, 20))
+    ledger.release_transfer(an, "STC.NS", effective_date=date(2025, 3, 1), decision=moved, actor=HR)
+    ledger.receive_transfer(
+        an,
+        "STC.NS",
+        department="Phòng Ngân sách",
+        position="Phó Trưởng phòng",
+        effective_date=date(2025, 3, 3),
+        decision=moved,
+        actor=STC_HR,
+    )
+
+
 @dataclass
 class Reader:
     """The Department of Home Affairs over the whole province, signed in."""
@@ -149,23 +166,7 @@ def test_a_transfer_moves_the_person_to_the_new_units_roster(
     ledger: Ledger, reader: Reader
 ) -> None:
     assert reader.names("STC.NS") == []
-    an = ledger.profile_id_for_citizen("001085000002")
-    ledger.release_transfer(
-        an,
-        "STC.NS",
-        effective_date=date(2025, 3, 1),
-        decision=decision("20/QĐ-UBND", date(2025, 2, 20)),
-        actor=HR,
-    )
-    ledger.receive_transfer(
-        an,
-        "STC.NS",
-        department="Phòng Ngân sách",
-        position="Phó Trưởng phòng",
-        effective_date=date(2025, 3, 3),
-        decision=decision("20/QĐ-UBND", date(2025, 2, 20)),
-        actor=STC_HR,
-    )
+    transfer_an_to_stc_ns(ledger)
 
     assert reader.names("SNV") == ["Nguyễn Thị Bình", "Lê Văn Cường"]
     response = reader.roster("STC.NS")

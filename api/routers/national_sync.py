@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from api.policy import Action
 from api.routers import READ_ERRORS, Caller, Svc, scope_unit
 from api.schemas import NationalSyncOut
+from operations.national_sync import sends
 from projections.national_outbox import pending_items, summary
 
 router = APIRouter(prefix="/api/national-sync", tags=["national sync"])
@@ -43,10 +44,7 @@ def sync_status(
         unsent = pending_items(conn, UNSENT_LISTED, unit_codes=codes)
     return {
         "unit_code": code,
-        # Whether anything is sent: the jurisdiction's rules have records go to the national
-        # database, and this server knows where it is (``client_for`` asks the same).
-        "configured": bool(svc.ledger.settings.national_url)
-        and svc.ledger.jurisdiction.national_sync_by is not None,
+        "configured": sends(svc.ledger),
         "units": units,
         "unsent": unsent,
     }
