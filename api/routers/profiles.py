@@ -323,7 +323,7 @@ def export_resume(profile_id: str, principal: Caller, svc: Svc) -> Response:
     )
     pdf = _agency_signature(svc, pdf, unit_name)
     shown = sorted(seen.shown) if not seen.withheld else []
-    svc.ledger.record_access(
+    svc.record_access(
         "export",
         f"profile:{pid}/resume.pdf",
         actor=actor_of(principal, verdict),

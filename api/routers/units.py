@@ -278,7 +278,7 @@ def export_roster(
     writer.writerow(["STT", *(header for header, _ in CSV_COLUMNS)])
     for number, row in enumerate(json_ready(rows), start=1):
         writer.writerow([number, *("" if row.get(f) is None else row[f] for _, f in CSV_COLUMNS)])
-    svc.ledger.record_access(
+    svc.record_access(
         "export",
         f"unit:{found['code']}/roster.csv",
         actor=actor_of(principal, verdict),

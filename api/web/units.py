@@ -319,7 +319,7 @@ async def roster_export(request: Request, caller: SignedIn) -> Response:
             title=f"Danh sách cán bộ, công chức, viên chức — {found['name']}",
             described=described,
         )
-        svc.ledger.record_access(
+        svc.record_access(
             "export",
             f"unit:{found['code']}/roster.xlsx",
             actor=actor_of(principal, verdict),
